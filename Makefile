@@ -1,0 +1,119 @@
+# botrunner: build, test, fuzz, lint, install. Modules are discovered by wildcard: a new
+# runner/<area>/<file>.c joins the library, a new tests/unit/test_<name>.c is a unit test,
+# a new tests/fuzz/fuzz_<name>.c is a fuzz target.
+
+VERSION    := 0.1.0
+PREFIX     ?= /usr/local
+BUILD      ?= build
+CC         ?= cc
+CLANG      ?= clang
+PYTHON     ?= python3
+VENV       := .venv
+
+PKGS       := libcurl sqlite3 libcyaml yaml-0.1 libsystemd libarchive libsodium libmicrohttpd
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+WARN       := -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wstrict-prototypes
+CPPFLAGS   += -D_GNU_SOURCE -Irunner -Irunner/include -DBOTRUNNER_VERSION='"$(VERSION)"'
+CFLAGS     ?= -O2 -g
+CFLAGS     += -std=gnu11 $(WARN) -fPIC $(PKG_CFLAGS) $(EXTRA_CFLAGS)
+LDLIBS     += $(PKG_LIBS) -ldl -lm
+LDFLAGS    += $(EXTRA_LDFLAGS)
+
+LIB_SRC    := $(filter-out runner/main.c,$(wildcard runner/*/*.c runner/*/*/*.c))
+LIB_OBJ    := $(LIB_SRC:%.c=$(BUILD)/%.o)
+TEST_SRC   := $(wildcard tests/unit/test_*.c)
+TEST_BIN   := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+TEST_HELP  := $(filter-out $(TEST_SRC),$(wildcard tests/unit/*.c))
+FUZZ_SRC   := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BIN   := $(FUZZ_SRC:tests/fuzz/%.c=build-fuzz/%)
+FUZZ_SECS  ?= 10
+
+SAN_FLAGS  := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+
+.PHONY: all check deps unit unit-asan fuzz-smoke fuzz e2e demo lint format install clean bench
+
+all: $(BUILD)/botrunner
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/libbotrunner.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/botrunner: $(BUILD)/runner/main.o $(BUILD)/libbotrunner.a
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/%: tests/unit/%.c $(TEST_HELP) $(BUILD)/libbotrunner.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) -Itests/unit $(CFLAGS) $(LDFLAGS) -o $@ $< $(TEST_HELP) \
+		$(BUILD)/libbotrunner.a $(LDLIBS) -lcmocka
+
+tests: $(TEST_BIN)
+
+# Every unit test binary runs from the repository root (fixtures are found by relative
+# path); cmocka prints its own closing line per binary, tools/run-unit sums them up.
+unit: $(BUILD)/botrunner $(TEST_BIN)
+	@tools/run-unit $(BUILD) $(TEST_BIN)
+
+unit-asan:
+	@$(MAKE) --no-print-directory BUILD=build-asan EXTRA_CFLAGS="$(SAN_FLAGS)" \
+		EXTRA_LDFLAGS="$(SAN_FLAGS)" CFLAGS="-O1 -g" unit
+
+# libFuzzer targets: the runner's sources recompiled by clang with the fuzzer's
+# instrumentation. `make fuzz-smoke` runs each for a few seconds over its corpus;
+# `make fuzz FUZZ_SECS=600` for the long run.
+FUZZ_CFLAGS := -O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer
+build-fuzz/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CLANG) $(CPPFLAGS) -std=gnu11 $(WARN) -Wno-unused-command-line-argument $(PKG_CFLAGS) \
+		$(FUZZ_CFLAGS) -c $< -o $@
+build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(LIB_SRC:%.c=build-fuzz/%.o)
+	$(CLANG) $(CPPFLAGS) -std=gnu11 $(WARN) $(PKG_CFLAGS) -O1 -g \
+		-fsanitize=fuzzer,address,undefined -o $@ $^ $(LDLIBS)
+
+fuzz-smoke: $(FUZZ_BIN)
+	@tools/run-fuzz 5 $(FUZZ_BIN)
+fuzz: $(FUZZ_BIN)
+	@tools/run-fuzz $(FUZZ_SECS) $(FUZZ_BIN)
+
+deps:
+	@tools/install-deps
+
+$(VENV)/.done: tests/e2e/requirements.txt
+	@tools/make-venv $(VENV) tests/e2e/requirements.txt
+
+e2e: $(BUILD)/botrunner $(VENV)/.done
+	$(VENV)/bin/python -m pytest -q tests/e2e
+
+check: deps
+	@$(MAKE) --no-print-directory all unit
+	@$(MAKE) --no-print-directory unit-asan
+	@$(MAKE) --no-print-directory fuzz-smoke
+	@$(MAKE) --no-print-directory e2e
+
+demo: deps $(BUILD)/botrunner
+	@tools/demo $(BUILD)/botrunner
+
+bench: $(BUILD)/botrunner
+	@bench/check-1000.sh $(BUILD)/botrunner
+
+lint:
+	clang-tidy --quiet $(LIB_SRC) runner/main.c -- $(CPPFLAGS) -std=gnu11 $(PKG_CFLAGS)
+	cppcheck --quiet --error-exitcode=1 --enable=warning,portability --inline-suppr \
+		--suppress=missingIncludeSystem -D_GNU_SOURCE -Irunner -Irunner/include runner
+
+format:
+	clang-format -i $(wildcard runner/*.c runner/*/*.c runner/*/*.h runner/include/botrunner/*.h \
+		tests/unit/*.c tests/fuzz/*.c)
+
+install: $(BUILD)/botrunner
+	install -Dm755 $(BUILD)/botrunner $(DESTDIR)$(PREFIX)/bin/botrunner
+
+clean:
+	rm -rf build build-asan build-fuzz
+
+-include $(LIB_OBJ:.o=.d) $(BUILD)/runner/main.d

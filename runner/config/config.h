@@ -1,0 +1,106 @@
+/* The config contract as typed structs: what `botrunner check` validates and what the
+ * supervisor and workers run from. Loading is check-then-load: see config.c. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config/diag.h"
+
+#define CONFIG_DEFAULT_STATUS_ADDRESS "127.0.0.1"
+#define CONFIG_DEFAULT_STATUS_PORT    29316
+#define CONFIG_DEFAULT_CATCH_UP       3600
+#define CONFIG_DEFAULT_NOTIFY_RATE    10
+
+struct config_homeserver {
+    char *server_name;
+    char *url;
+    bool allow_remote;
+};
+
+struct config_status {
+    char *address;
+    uint16_t port;
+    bool allow_non_loopback;
+};
+
+struct config_notifications {
+    char *room;
+    char *sender;
+    uint32_t max_per_minute;
+};
+
+struct config_logging {
+    int level; /* syslog priority: LOG_DEBUG .. LOG_CRIT */
+};
+
+struct config_plugin {
+    char *path;
+    bool enabled;
+    char *id;      /* from the package's maubot.yaml, filled by the validator */
+    char *version; /* likewise */
+};
+
+struct config_features {
+    bool auto_fetch;
+    bool rate_limiting;
+    bool caching;
+};
+
+struct config_rate_limit {
+    int64_t max_requests_per_minute;
+    int64_t burst_size;
+    int64_t backoff_seconds;
+};
+
+struct config_instance {
+    char *id;
+    char *plugin;
+    char *user;
+    char *password_file;
+    bool enabled;
+    char *displayname;
+    char **room_subscriptions;
+    uint32_t room_subscriptions_count;
+    char *command_prefix;
+    struct config_features features;
+    struct config_rate_limit rate_limit;
+    int error_notification_level; /* syslog priority */
+    int64_t catch_up_max_age;
+    char *settings_json; /* the free-form `config:` subtree as JSON text ("{}" when absent) */
+};
+
+struct config {
+    struct config_homeserver homeserver;
+    char *state_directory;
+    char *secret_key_file;
+    char *registration_token_file;
+    struct config_status status;
+    uint16_t *reserved_ports;
+    uint32_t reserved_ports_count;
+    struct config_notifications *notifications; /* NULL when not configured */
+    struct config_logging logging;
+    struct config_plugin *plugins;
+    uint32_t plugins_count;
+    struct config_instance *instances;
+    uint32_t instances_count;
+};
+
+enum config_check_flags {
+    /* Do not read credential files: for checking a rendered config where the secrets are
+     * not present (at Nix build time, or on another machine). */
+    CONFIG_SKIP_CREDENTIALS = 1 << 0,
+};
+
+/* Read, validate and load path. Every problem found goes to diags (errors and warnings);
+ * returns 0 and a config when there were no errors, -EINVAL when there were (all of them
+ * in diags), or another negative errno for a failure that is not the file's fault. */
+int config_load(const char *path, unsigned flags, struct diag_list *diags, struct config **ret);
+void config_free(struct config *c);
+static inline void config_freep(struct config **c)
+{
+    if (*c)
+        config_free(*c);
+}
+
+const struct config_instance *config_find_instance(const struct config *c, const char *id);

@@ -1,0 +1,655 @@
+/* The config's semantic rules, run over the position-aware tree so every message can name
+ * its line. Each rule reports and moves on: one run lists every violation. */
+#include "config/validate.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config/config.h"
+#include "config/credentials.h"
+#include "config/matrix_ids.h"
+#include "plugin/manifest.h"
+#include "util/macro.h"
+#include "util/text.h"
+
+/* Bounds for values the schema only types: see docs/configuration.md for each reason. */
+#define RATE_MIN_PER_MINUTE   1
+#define RATE_MAX_PER_MINUTE   60 /* the seed's rule */
+#define BURST_MAX             60
+#define BACKOFF_MAX           86400
+#define CATCH_UP_MAX          (30 * 86400) /* handled-event ids are kept this long */
+#define NOTIFY_RATE_MAX       600
+#define INSTANCE_ID_MAX       64 /* becomes a file name: plugins/<id>.db */
+#define DISPLAYNAME_MAX       256
+#define COMMAND_PREFIX_MAX    32
+#define PASSWORD_MAX          1024
+
+static const unsigned short default_reserved_ports[] = {8008, 29319, 3000};
+
+struct validator {
+    const struct yaml_node *root;
+    struct diag_list *d;
+    unsigned flags;
+    struct diag_path path;
+    const char *server_name; /* NULL when invalid */
+    bool hs_loopback;
+    unsigned hs_port;
+    bool has_registration_token;
+    size_t unreadable_plugins;
+    struct validate_result *res;
+};
+
+#define ERR(v, node, ...)  diag_error((v)->d, (node) ? (node)->line : 0, (v)->path.buf, __VA_ARGS__)
+#define WARN(v, node, ...) diag_warning((v)->d, (node) ? (node)->line : 0, (v)->path.buf, __VA_ARGS__)
+
+/* A scalar child that is not null, or NULL: type errors were reported by schema_check. */
+static const struct yaml_node *scalar(const struct yaml_node *map, const char *key)
+{
+    const struct yaml_node *n = yaml_map_get(map, key);
+
+    return n && n->kind == YAML_KIND_SCALAR && !yaml_scalar_is_null(n) ? n : NULL;
+}
+
+static const char *str(const struct yaml_node *map, const char *key)
+{
+    const struct yaml_node *n = scalar(map, key);
+
+    return n ? n->value : NULL;
+}
+
+static bool flag(const struct yaml_node *map, const char *key, bool dflt)
+{
+    bool b;
+
+    return yaml_scalar_bool(scalar(map, key), &b) < 0 ? dflt : b;
+}
+
+static bool integer(const struct yaml_node *map, const char *key, long long *ret)
+{
+    return yaml_scalar_int64(scalar(map, key), ret) >= 0;
+}
+
+/* Enter map.key for messages; returns what to pass to leave(). */
+static size_t enter(struct validator *v, const char *key)
+{
+    return diag_path_push_key(&v->path, key);
+}
+static size_t enter_index(struct validator *v, size_t i)
+{
+    return diag_path_push_index(&v->path, i);
+}
+static void leave(struct validator *v, size_t saved)
+{
+    diag_path_pop(&v->path, saved);
+}
+
+/* A path is written in normal form: absolute, no "." or ".." components, no "//". */
+static bool path_is_normal(const char *p)
+{
+    if (p[0] != '/')
+        return false;
+    for (const char *c = p; *c;) {
+        size_t n;
+        c += strspn(c, "/");
+        n = strcspn(c, "/");
+        if ((n == 1 && c[0] == '.') || (n == 2 && c[0] == '.' && c[1] == '.'))
+            return false;
+        c += n;
+    }
+    return !strstr(p, "//") && (strlen(p) == 1 || p[strlen(p) - 1] != '/');
+}
+
+static bool path_is_under(const char *p, const char *dir)
+{
+    size_t n = strlen(dir);
+
+    return strncmp(p, dir, n) == 0 && (p[n] == '/' || p[n] == '\0');
+}
+
+static bool check_abs_path(struct validator *v, const struct yaml_node *n, const char *what)
+{
+    if (n->value[0] != '/')
+        ERR(v, n, "%s %s must be an absolute path", what, TEXT_QUOTE(n->value));
+    else if (!path_is_normal(n->value))
+        ERR(v, n, "%s %s must be in normal form (no \".\", \"..\", \"//\" or trailing \"/\")",
+            what, TEXT_QUOTE(n->value));
+    else
+        return true;
+    return false;
+}
+
+static void validate_homeserver(struct validator *v)
+{
+    const struct yaml_node *hs = yaml_map_get(v->root, "homeserver");
+    const struct yaml_node *name, *url;
+    struct http_url u;
+    const char *why = NULL;
+    size_t saved;
+
+    if (!hs || hs->kind != YAML_KIND_MAPPING)
+        return;
+    saved = enter(v, "homeserver");
+    name = scalar(hs, "server_name");
+    if (name) {
+        size_t s = enter(v, "server_name");
+        if (matrix_server_name_is_valid(name->value))
+            v->server_name = name->value;
+        else
+            ERR(v, name, "%s is not a valid server name (a DNS name or IP literal, optionally "
+                         ":port)", TEXT_QUOTE(name->value));
+        leave(v, s);
+    }
+    url = scalar(hs, "url");
+    if (url) {
+        size_t s = enter(v, "url");
+        bool allow_remote = flag(hs, "allow_remote", false);
+        if (http_url_parse(url->value, &u, &why) < 0)
+            ERR(v, url, "%s %s", TEXT_QUOTE(url->value), why);
+        else {
+            enum addr_class c = addr_classify(u.host);
+            v->hs_port = u.port;
+            v->hs_loopback = c == ADDR_LOOPBACK;
+            if (c == ADDR_LOCALHOST)
+                ERR(v, url, "%s: use the IP literal 127.0.0.1 instead of \"localhost\", which may "
+                            "resolve to ::1 first where the homeserver (conduwuit) does not listen",
+                    TEXT_QUOTE(url->value));
+            else if (c != ADDR_LOOPBACK && !allow_remote)
+                ERR(v, url, "%s is not on a loopback IP literal (127.0.0.1 or [::1]); set "
+                            "homeserver.allow_remote: true to use a remote https:// homeserver",
+                    TEXT_QUOTE(url->value));
+            else if (c != ADDR_LOOPBACK && !u.https)
+                ERR(v, url, "%s: a remote homeserver must use https://, or access tokens would "
+                            "cross the network in clear text", TEXT_QUOTE(url->value));
+        }
+        leave(v, s);
+    }
+    leave(v, saved);
+}
+
+static void validate_state_directory(struct validator *v)
+{
+    static const char *const forbidden[] = {"/nix/store", "/proc", "/sys", "/dev"};
+    const struct yaml_node *n = scalar(v->root, "state_directory");
+    size_t saved;
+
+    if (!n)
+        return;
+    saved = enter(v, "state_directory");
+    check_abs_path(v, n, "state directory");
+    if (streq(n->value, "/"))
+        ERR(v, n, "the root directory cannot be the state directory");
+    for (size_t i = 0; i < ELEMENTSOF(forbidden); i++)
+        if (path_is_under(n->value, forbidden[i]))
+            ERR(v, n, "%s is under %s, which is not a place for mutable state",
+                TEXT_QUOTE(n->value), forbidden[i]);
+    leave(v, saved);
+}
+
+/* A credential reference: a bare name for $CREDENTIALS_DIRECTORY or an absolute path that
+ * is not in the Nix store (which is world-readable). Then, unless skipped, read it. */
+static void check_credential(struct validator *v, const struct yaml_node *n, size_t min,
+                             size_t max, bool is_registration_token)
+{
+    _cleanup_credential_ struct credential c = {0};
+    const char *reason = NULL;
+    int r;
+
+    if (strchr(n->value, '/')) {
+        if (!check_abs_path(v, n, "credential path"))
+            return;
+        if (path_is_under(n->value, "/nix/store")) {
+            ERR(v, n, "%s is in the Nix store, which every local user can read; pass secrets "
+                      "by LoadCredential or a path outside the store", TEXT_QUOTE(n->value));
+            return;
+        }
+    } else if (!credential_name_is_valid(n->value)) {
+        ERR(v, n, "%s is not a valid credential name ([A-Za-z0-9._-]+)", TEXT_QUOTE(n->value));
+        return;
+    }
+    if (v->flags & CONFIG_SKIP_CREDENTIALS)
+        return;
+    r = credential_load(n->value, min, max, &c, &reason);
+    if (r < 0) {
+        ERR(v, n, "credential %s: %s", TEXT_QUOTE(n->value), reason ? reason : strerror(-r));
+        return;
+    }
+    if (is_registration_token && registration_token_validate(c.data, c.len) < 0)
+        ERR(v, n, "credential %s: a registration token is 1..64 characters of A-Z a-z 0-9 . _ ~ -",
+            TEXT_QUOTE(n->value));
+    if (c.too_open)
+        WARN(v, n, "credential %s is readable by group or others; make it mode 0600 or 0400",
+             TEXT_QUOTE(n->value));
+}
+
+static void validate_secrets(struct validator *v)
+{
+    const struct yaml_node *n;
+    size_t saved;
+
+    n = scalar(v->root, "secret_key_file");
+    if (n) {
+        saved = enter(v, "secret_key_file");
+        check_credential(v, n, CREDENTIAL_SECRET_KEY_MIN, CREDENTIAL_MAX, false);
+        leave(v, saved);
+    }
+    n = scalar(v->root, "registration_token_file");
+    if (n) {
+        v->has_registration_token = true;
+        saved = enter(v, "registration_token_file");
+        check_credential(v, n, 1, REGISTRATION_TOKEN_MAX, true);
+        leave(v, saved);
+    }
+}
+
+static bool port_reserved(const struct yaml_node *list, long long port)
+{
+    long long p;
+
+    if (!list || list->kind != YAML_KIND_SEQUENCE) {
+        for (size_t i = 0; i < ELEMENTSOF(default_reserved_ports); i++)
+            if (port == default_reserved_ports[i])
+                return true;
+        return false;
+    }
+    for (size_t i = 0; i < list->n_children; i++)
+        if (yaml_scalar_int64(list->children[i], &p) >= 0 && p == port)
+            return true;
+    return false;
+}
+
+static void validate_status(struct validator *v)
+{
+    const struct yaml_node *st = yaml_map_get(v->root, "status");
+    const struct yaml_node *reserved = yaml_map_get(v->root, "reserved_ports");
+    const struct yaml_node *addr = scalar(st, "address"), *port_node = scalar(st, "port");
+    long long port = CONFIG_DEFAULT_STATUS_PORT;
+    size_t saved;
+
+    if (reserved && reserved->kind == YAML_KIND_SEQUENCE) {
+        saved = enter(v, "reserved_ports");
+        for (size_t i = 0; i < reserved->n_children; i++) {
+            long long p;
+            if (yaml_scalar_int64(reserved->children[i], &p) >= 0 && p == 0)
+                ERR(v, reserved->children[i], "port 0 is not a port");
+        }
+        leave(v, saved);
+    }
+    if (st && st->kind != YAML_KIND_MAPPING)
+        return;
+    saved = enter(v, "status");
+    if (addr) {
+        size_t s = enter(v, "address");
+        enum addr_class c = addr_classify(addr->value);
+        if (c == ADDR_LOCALHOST)
+            ERR(v, addr, "use the IP literal 127.0.0.1 instead of \"localhost\"");
+        else if (c == ADDR_INVALID)
+            ERR(v, addr, "%s is not an IP literal", TEXT_QUOTE(addr->value));
+        else if (c == ADDR_OTHER_IP && !flag(st, "allow_non_loopback", false))
+            ERR(v, addr, "%s is not loopback; the status endpoint stays on loopback unless "
+                         "status.allow_non_loopback is true", TEXT_QUOTE(addr->value));
+        leave(v, s);
+    }
+    if (port_node && yaml_scalar_int64(port_node, &port) >= 0) {
+        size_t s = enter(v, "port");
+        if (port == 0)
+            ERR(v, port_node, "port 0 is not a port");
+        else if (port_reserved(reserved, port))
+            ERR(v, port_node, "port %lld is reserved (reserved_ports)", port);
+        else if (v->hs_loopback && (unsigned)port == v->hs_port)
+            ERR(v, port_node, "port %lld is the homeserver's", port);
+        leave(v, s);
+    } else if (!port_node && port_reserved(reserved, port)) {
+        ERR(v, st, "the default status port %lld is reserved (reserved_ports): set status.port",
+            port);
+    }
+    leave(v, saved);
+}
+
+static void validate_plugins(struct validator *v)
+{
+    const struct yaml_node *list = yaml_map_get(v->root, "plugins");
+    struct validate_result *res = v->res;
+    size_t saved;
+
+    if (!list || list->kind != YAML_KIND_SEQUENCE)
+        return;
+    res->plugin_ids = calloc(list->n_children + 1, sizeof(char *));
+    res->plugin_versions = calloc(list->n_children + 1, sizeof(char *));
+    if (!res->plugin_ids || !res->plugin_versions) {
+        v->d->oom = true;
+        return;
+    }
+    res->n_plugins = list->n_children;
+    saved = enter(v, "plugins");
+    for (size_t i = 0; i < list->n_children; i++) {
+        const struct yaml_node *p = list->children[i], *path;
+        struct manifest_identity m = {0};
+        char why[256];
+        size_t s = enter_index(v, i), s2;
+
+        path = p->kind == YAML_KIND_MAPPING ? scalar(p, "path") : NULL;
+        if (!path) {
+            leave(v, s);
+            v->unreadable_plugins++;
+            continue;
+        }
+        s2 = enter(v, "path");
+        check_abs_path(v, path, "plugin path");
+        if (path->value[0] == '/' && manifest_read_identity(path->value, &m, why, sizeof(why)) < 0) {
+            ERR(v, path, "plugin %s cannot be read: %s", TEXT_QUOTE(path->value), why);
+            v->unreadable_plugins++;
+        } else if (path->value[0] == '/') {
+            for (size_t j = 0; j < i; j++)
+                if (res->plugin_ids[j] && streq(res->plugin_ids[j], m.id))
+                    ERR(v, path, "plugin id \"%s\" is declared twice (also plugins[%zu])", m.id, j);
+            res->plugin_ids[i] = TAKE_PTR(m.id);
+            res->plugin_versions[i] = TAKE_PTR(m.version);
+        }
+        leave(v, s2);
+        leave(v, s);
+    }
+    leave(v, saved);
+}
+
+/* Index of the declared plugin with this id, or -1. */
+static ssize_t plugin_index(const struct validator *v, const char *id)
+{
+    for (size_t i = 0; i < v->res->n_plugins; i++)
+        if (v->res->plugin_ids[i] && streq(v->res->plugin_ids[i], id))
+            return (ssize_t)i;
+    return -1;
+}
+
+static void validate_instance_plugin(struct validator *v, const struct yaml_node *inst)
+{
+    const struct yaml_node *n = scalar(inst, "plugin"), *plugins = yaml_map_get(v->root, "plugins");
+    size_t s;
+    ssize_t idx;
+
+    if (!n)
+        return;
+    s = enter(v, "plugin");
+    idx = plugin_index(v, n->value);
+    if (!manifest_id_is_valid(n->value))
+        ERR(v, n, "%s is not a plugin id ([a-z][a-z0-9._-]+)", TEXT_QUOTE(n->value));
+    else if (idx < 0)
+        ERR(v, n, "%s is not the id of any declared plugin%s", TEXT_QUOTE(n->value),
+            v->unreadable_plugins ? " (some declared plugins could not be read)" : "");
+    else if (flag(inst, "enabled", true) && !flag(plugins->children[idx], "enabled", true))
+        ERR(v, n, "plugin \"%s\" is disabled (plugins[%zd].enabled) but this instance is enabled",
+            n->value, idx);
+    leave(v, s);
+}
+
+static void validate_rooms(struct validator *v, const struct yaml_node *inst)
+{
+    const struct yaml_node *rooms = yaml_map_get(inst, "room_subscriptions");
+    size_t s;
+
+    if (!rooms || rooms->kind != YAML_KIND_SEQUENCE) {
+        if (!rooms)
+            WARN(v, inst, "no room_subscriptions: this instance will not serve any room");
+        return;
+    }
+    s = enter(v, "room_subscriptions");
+    for (size_t i = 0; i < rooms->n_children; i++) {
+        const struct yaml_node *r = rooms->children[i];
+        size_t s2 = enter_index(v, i);
+        if (r->kind != YAML_KIND_SCALAR || yaml_scalar_is_null(r)) {
+            leave(v, s2);
+            continue;
+        }
+        if (r->value[0] == '#')
+            ERR(v, r, "%s is a room alias; give the room id (!opaque:server)", TEXT_QUOTE(r->value));
+        else if (!matrix_room_id_is_valid(r->value))
+            ERR(v, r, "%s is not a valid room id (!opaque:server)", TEXT_QUOTE(r->value));
+        for (size_t j = 0; j < i; j++)
+            if (rooms->children[j]->kind == YAML_KIND_SCALAR &&
+                streq(rooms->children[j]->value, r->value))
+                WARN(v, r, "room %s is listed twice", TEXT_QUOTE(r->value));
+        leave(v, s2);
+    }
+    leave(v, s);
+}
+
+static void check_range(struct validator *v, const struct yaml_node *map, const char *key,
+                        long long lo, long long hi)
+{
+    long long x;
+    size_t s;
+
+    if (!integer(map, key, &x) || (x >= lo && x <= hi))
+        return;
+    s = enter(v, key);
+    ERR(v, scalar(map, key), "%lld is outside %lld..%lld", x, lo, hi);
+    leave(v, s);
+}
+
+static void validate_instance_fields(struct validator *v, const struct yaml_node *inst)
+{
+    const struct yaml_node *n, *rl = yaml_map_get(inst, "rate_limit");
+    size_t s;
+
+    n = scalar(inst, "user");
+    if (n && v->server_name && !matrix_user_id_is_valid(n->value, v->server_name)) {
+        s = enter(v, "user");
+        ERR(v, n, "%s is not a valid user id on %s (expected @localpart:%s, localpart of a-z, "
+                  "0-9 and -)", TEXT_QUOTE(n->value), v->server_name, v->server_name);
+        leave(v, s);
+    }
+    n = scalar(inst, "password_file");
+    if (n) {
+        s = enter(v, "password_file");
+        check_credential(v, n, 1, PASSWORD_MAX, false);
+        leave(v, s);
+    } else if (!v->has_registration_token)
+        ERR(v, inst, "no way to authenticate: set password_file here, or registration_token_file "
+                     "at the top level so the bot can register");
+    n = scalar(inst, "displayname");
+    if (n && (n->len > DISPLAYNAME_MAX || strpbrk(n->value, "\n\r\t"))) {
+        s = enter(v, "displayname");
+        ERR(v, n, "must be one line of at most %d bytes", DISPLAYNAME_MAX);
+        leave(v, s);
+    }
+    n = scalar(inst, "command_prefix");
+    if (n && (n->len > COMMAND_PREFIX_MAX || strpbrk(n->value, " \t\r\n"))) {
+        s = enter(v, "command_prefix");
+        ERR(v, n, "%s must be one word of at most %d bytes", TEXT_QUOTE(n->value),
+            COMMAND_PREFIX_MAX);
+        leave(v, s);
+    }
+    if (rl && rl->kind == YAML_KIND_MAPPING) {
+        s = enter(v, "rate_limit");
+        check_range(v, rl, "max_requests_per_minute", RATE_MIN_PER_MINUTE, RATE_MAX_PER_MINUTE);
+        check_range(v, rl, "burst_size", 1, BURST_MAX);
+        check_range(v, rl, "backoff_seconds", 0, BACKOFF_MAX);
+        leave(v, s);
+    }
+    check_range(v, inst, "catch_up_max_age", 0, CATCH_UP_MAX);
+    n = yaml_map_get(inst, "config");
+    if (n && n->kind != YAML_KIND_MAPPING && !yaml_scalar_is_null(n)) {
+        s = enter(v, "config");
+        ERR(v, n, "expected a mapping of plugin settings");
+        leave(v, s);
+    }
+}
+
+static void validate_instance_id(struct validator *v, const struct yaml_node *list, size_t i)
+{
+    const struct yaml_node *n = scalar(list->children[i], "id");
+    size_t s;
+
+    if (!n)
+        return;
+    s = enter(v, "id");
+    if (n->len > INSTANCE_ID_MAX || !text_only_chars(n->value, CHARS_LOWER_DIGITS "-"))
+        ERR(v, n, "%s is not a valid instance id ([a-z0-9-]+, at most %d bytes)",
+            TEXT_QUOTE(n->value), INSTANCE_ID_MAX);
+    for (size_t j = 0; j < i; j++) {
+        const char *other = list->children[j]->kind == YAML_KIND_MAPPING
+                                    ? str(list->children[j], "id") : NULL;
+        if (other && streq(other, n->value)) {
+            ERR(v, n, "instance id \"%s\" is not unique (also instances[%zu])", n->value, j);
+            break;
+        }
+    }
+    leave(v, s);
+}
+
+static void validate_unique_user(struct validator *v, const struct yaml_node *list, size_t i)
+{
+    const struct yaml_node *n = scalar(list->children[i], "user");
+    size_t s;
+
+    if (!n)
+        return;
+    for (size_t j = 0; j < i; j++) {
+        const char *other = list->children[j]->kind == YAML_KIND_MAPPING
+                                    ? str(list->children[j], "user") : NULL;
+        if (other && streq(other, n->value)) {
+            s = enter(v, "user");
+            ERR(v, n, "%s is also the user of instances[%zu]; each instance needs its own "
+                      "account", TEXT_QUOTE(n->value), j);
+            leave(v, s);
+            break;
+        }
+    }
+}
+
+static bool share_room(const struct yaml_node *a, const struct yaml_node *b, const char **ret)
+{
+    const struct yaml_node *ra = yaml_map_get(a, "room_subscriptions");
+    const struct yaml_node *rb = yaml_map_get(b, "room_subscriptions");
+
+    if (!ra || !rb || ra->kind != YAML_KIND_SEQUENCE || rb->kind != YAML_KIND_SEQUENCE)
+        return false;
+    for (size_t i = 0; i < ra->n_children; i++)
+        for (size_t j = 0; j < rb->n_children; j++)
+            if (ra->children[i]->kind == YAML_KIND_SCALAR &&
+                rb->children[j]->kind == YAML_KIND_SCALAR &&
+                streq(ra->children[i]->value, rb->children[j]->value)) {
+                *ret = ra->children[i]->value;
+                return true;
+            }
+    return false;
+}
+
+/* Two bots answering the same command in the same room would both reply: a warning, since
+ * the seed leaves prefixes to the operator. Quadratic, but only over instances that share
+ * a prefix, and bounded by the instance limit. */
+static void validate_prefix_conflict(struct validator *v, const struct yaml_node *list, size_t i)
+{
+    const struct yaml_node *inst = list->children[i], *n = scalar(inst, "command_prefix");
+    const char *room;
+
+    if (!n)
+        return;
+    for (size_t j = 0; j < i; j++) {
+        const struct yaml_node *other = list->children[j];
+        const char *op = other->kind == YAML_KIND_MAPPING ? str(other, "command_prefix") : NULL;
+        if (op && streq(op, n->value) && share_room(inst, other, &room)) {
+            size_t s = enter(v, "command_prefix");
+            WARN(v, n, "%s is also the command prefix of instances[%zu] in room %s: both bots "
+                       "would answer", TEXT_QUOTE(n->value), j, TEXT_QUOTE(room));
+            leave(v, s);
+            break;
+        }
+    }
+}
+
+static void validate_instances(struct validator *v)
+{
+    const struct yaml_node *list = yaml_map_get(v->root, "instances");
+    size_t saved;
+
+    if (!list || list->kind != YAML_KIND_SEQUENCE)
+        return;
+    saved = enter(v, "instances");
+    for (size_t i = 0; i < list->n_children; i++) {
+        const struct yaml_node *inst = list->children[i];
+        size_t s = enter_index(v, i);
+        if (inst->kind == YAML_KIND_MAPPING) {
+            validate_instance_id(v, list, i);
+            validate_unique_user(v, list, i);
+            validate_instance_plugin(v, inst);
+            validate_rooms(v, inst);
+            validate_instance_fields(v, inst);
+            validate_prefix_conflict(v, list, i);
+        }
+        leave(v, s);
+    }
+    leave(v, saved);
+}
+
+static const struct yaml_node *find_instance(const struct yaml_node *root, const char *id)
+{
+    const struct yaml_node *list = yaml_map_get(root, "instances");
+
+    if (!list || list->kind != YAML_KIND_SEQUENCE)
+        return NULL;
+    for (size_t i = 0; i < list->n_children; i++) {
+        const char *other = list->children[i]->kind == YAML_KIND_MAPPING
+                                    ? str(list->children[i], "id") : NULL;
+        if (other && streq(other, id))
+            return list->children[i];
+    }
+    return NULL;
+}
+
+static void validate_notifications(struct validator *v)
+{
+    const struct yaml_node *nt = yaml_map_get(v->root, "notifications");
+    const struct yaml_node *room, *sender, *inst;
+    size_t saved, s;
+
+    if (!nt || nt->kind != YAML_KIND_MAPPING)
+        return;
+    saved = enter(v, "notifications");
+    room = scalar(nt, "room");
+    if (room && !matrix_room_id_is_valid(room->value)) {
+        s = enter(v, "room");
+        ERR(v, room, "%s is not a valid room id (!opaque:server)", TEXT_QUOTE(room->value));
+        leave(v, s);
+    }
+    sender = scalar(nt, "sender");
+    if (sender) {
+        s = enter(v, "sender");
+        inst = find_instance(v->root, sender->value);
+        if (!inst)
+            ERR(v, sender, "%s is not the id of a declared instance", TEXT_QUOTE(sender->value));
+        else if (!flag(inst, "enabled", true))
+            ERR(v, sender, "instance %s is disabled, so it cannot post notifications",
+                TEXT_QUOTE(sender->value));
+        leave(v, s);
+    }
+    check_range(v, nt, "max_per_minute", 1, NOTIFY_RATE_MAX);
+    leave(v, saved);
+}
+
+void validate_result_done(struct validate_result *r)
+{
+    for (size_t i = 0; i < r->n_plugins; i++) {
+        free(r->plugin_ids[i]);
+        free(r->plugin_versions[i]);
+    }
+    free(r->plugin_ids);
+    free(r->plugin_versions);
+    *r = (struct validate_result){0};
+}
+
+void config_validate(const struct yaml_node *root, unsigned flags, struct diag_list *diags,
+                     struct validate_result *ret)
+{
+    struct validator v = {.root = root, .d = diags, .flags = flags, .res = ret};
+
+    if (root->kind != YAML_KIND_MAPPING)
+        return;
+    validate_homeserver(&v);
+    validate_state_directory(&v);
+    validate_secrets(&v);
+    validate_status(&v);
+    validate_plugins(&v);
+    validate_instances(&v);
+    validate_notifications(&v);
+}

@@ -1,0 +1,21 @@
+/* Semantic validation of a config tree: the rules of the seed and the brief that a schema
+ * cannot express (identifier grammars, references, port rules, credentials). */
+#pragma once
+
+#include "config/diag.h"
+#include "config/yaml_tree.h"
+
+struct validate_result {
+    /* Plugin identities read from the packages, parallel to the `plugins` list (NULL where
+     * unreadable); handed to the loaded config so packages are read once. */
+    char **plugin_ids;
+    char **plugin_versions;
+    size_t n_plugins;
+};
+
+void validate_result_done(struct validate_result *r);
+
+/* Check root (already structurally checked: nodes of a wrong type are skipped here, since
+ * schema_check reported them). flags: enum config_check_flags. */
+void config_validate(const struct yaml_node *root, unsigned flags, struct diag_list *diags,
+                     struct validate_result *ret);

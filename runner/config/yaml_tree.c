@@ -1,0 +1,435 @@
+/* Builds struct yaml_node trees from libyaml events, with limits on size, node count,
+ * depth and scalar length, refusing aliases, duplicate keys and multiple documents. */
+#include "config/yaml_tree.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <yaml.h>
+
+#include "util/macro.h"
+
+
+struct builder {
+    yaml_parser_t parser;
+    const char *buf;
+    size_t len;
+    size_t nodes;
+    struct yaml_error *error;
+};
+
+_printf_(3, 4) static int set_error(struct builder *b, const yaml_mark_t *mark, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (b->error) {
+        b->error->line = mark ? (unsigned)mark->line + 1 : 0;
+        b->error->column = mark ? (unsigned)mark->column + 1 : 0;
+        va_start(ap, fmt);
+        vsnprintf(b->error->message, sizeof(b->error->message), fmt, ap);
+        va_end(ap);
+    }
+    return -EBADMSG;
+}
+
+void yaml_node_free(struct yaml_node *n)
+{
+    if (!n)
+        return;
+    for (size_t i = 0; i < n->n_children; i++) {
+        yaml_node_free(n->children[i]);
+        if (n->keys)
+            free(n->keys[i]);
+    }
+    free(n->children);
+    free(n->keys);
+    free(n->key_lines);
+    free(n->value);
+    free(n);
+}
+
+/* libyaml's reader (encoding) errors carry a byte offset, not a mark: count the lines. */
+static yaml_mark_t reader_error_mark(const struct builder *b)
+{
+    yaml_mark_t mark = {0};
+    size_t end = b->parser.problem_offset < b->len ? b->parser.problem_offset : b->len;
+
+    for (size_t i = 0; i < end; i++)
+        if (b->buf[i] == '\n') {
+            mark.line++;
+            mark.column = 0;
+        } else
+            mark.column++;
+    return mark;
+}
+
+static int next_event(struct builder *b, yaml_event_t *ev)
+{
+    if (!yaml_parser_parse(&b->parser, ev)) {
+        yaml_mark_t mark = b->parser.problem_mark;
+
+        if (b->parser.error == YAML_READER_ERROR) {
+            mark = reader_error_mark(b);
+            return set_error(b, &mark, "not valid UTF-8 text (%s at byte %zu)",
+                             b->parser.problem ? b->parser.problem : "bad byte",
+                             b->parser.problem_offset);
+        }
+        return set_error(b, &mark, "%s%s%s", b->parser.problem ? b->parser.problem : "syntax error",
+                         b->parser.context ? " " : "", b->parser.context ? b->parser.context : "");
+    }
+    return 0;
+}
+
+static int node_new(struct builder *b, enum yaml_kind kind, const yaml_mark_t *mark,
+                    struct yaml_node **ret)
+{
+    struct yaml_node *n;
+
+    if (++b->nodes > YAML_TREE_MAX_NODES) {
+        set_error(b, mark, "too many nodes (limit %u)", YAML_TREE_MAX_NODES);
+        return -E2BIG;
+    }
+    n = calloc(1, sizeof(*n));
+    if (!n)
+        return -ENOMEM;
+    n->kind = kind;
+    n->line = (unsigned)mark->line + 1;
+    n->column = (unsigned)mark->column + 1;
+    *ret = n;
+    return 0;
+}
+
+static int node_append(struct yaml_node *parent, char *key, unsigned key_line,
+                       struct yaml_node *child)
+{
+    size_t n = parent->n_children + 1;
+    struct yaml_node **c = reallocarray(parent->children, n, sizeof(*c));
+
+    if (!c)
+        return -ENOMEM;
+    parent->children = c;
+    if (parent->kind == YAML_KIND_MAPPING) {
+        char **k = reallocarray(parent->keys, n, sizeof(*k));
+        if (!k)
+            return -ENOMEM;
+        parent->keys = k;
+        unsigned *l = reallocarray(parent->key_lines, n, sizeof(*l));
+        if (!l)
+            return -ENOMEM;
+        parent->key_lines = l;
+        parent->keys[n - 1] = key;
+        parent->key_lines[n - 1] = key_line;
+    }
+    parent->children[n - 1] = child;
+    parent->n_children = n;
+    return 0;
+}
+
+static int build_node(struct builder *b, yaml_event_t *ev, unsigned depth, struct yaml_node **ret);
+
+static int build_scalar(struct builder *b, yaml_event_t *ev, struct yaml_node **ret)
+{
+    _cleanup_(yaml_node_freep) struct yaml_node *n = NULL;
+    size_t len = ev->data.scalar.length;
+    int r;
+
+    if (len > YAML_TREE_MAX_SCALAR) {
+        set_error(b, &ev->start_mark, "scalar too long (%zu bytes, limit %u)", len,
+                  YAML_TREE_MAX_SCALAR);
+        return -E2BIG;
+    }
+    if (memchr(ev->data.scalar.value, '\0', len))
+        return set_error(b, &ev->start_mark, "NUL character in a value");
+    r = node_new(b, YAML_KIND_SCALAR, &ev->start_mark, &n);
+    if (r < 0)
+        return r;
+    n->value = strndup((const char *)ev->data.scalar.value, len);
+    if (!n->value)
+        return -ENOMEM;
+    n->len = len;
+    n->quoted = ev->data.scalar.style != YAML_PLAIN_SCALAR_STYLE;
+    *ret = TAKE_PTR(n);
+    return 0;
+}
+
+static bool has_key(const struct yaml_node *map, const char *key)
+{
+    for (size_t i = 0; i < map->n_children; i++)
+        if (streq(map->keys[i], key))
+            return true;
+    return false;
+}
+
+static int build_mapping(struct builder *b, yaml_event_t *start, unsigned depth,
+                         struct yaml_node **ret)
+{
+    _cleanup_(yaml_node_freep) struct yaml_node *map = NULL;
+    int r = node_new(b, YAML_KIND_MAPPING, &start->start_mark, &map);
+
+    if (r < 0)
+        return r;
+    for (;;) {
+        yaml_event_t kev, vev;
+        _cleanup_(yaml_node_freep) struct yaml_node *key = NULL, *value = NULL;
+
+        r = next_event(b, &kev);
+        if (r < 0)
+            return r;
+        if (kev.type == YAML_MAPPING_END_EVENT) {
+            yaml_event_delete(&kev);
+            break;
+        }
+        if (kev.type != YAML_SCALAR_EVENT) {
+            r = set_error(b, &kev.start_mark, "mapping keys must be plain strings");
+            yaml_event_delete(&kev);
+            return r;
+        }
+        r = build_node(b, &kev, depth + 1, &key);
+        yaml_event_delete(&kev);
+        if (r < 0)
+            return r;
+        if (has_key(map, key->value))
+            return set_error(b, &(yaml_mark_t){.line = key->line - 1, .column = key->column - 1},
+                             "duplicate key \"%s\"", key->value);
+        r = next_event(b, &vev);
+        if (r < 0)
+            return r;
+        r = build_node(b, &vev, depth + 1, &value);
+        yaml_event_delete(&vev);
+        if (r < 0)
+            return r;
+        r = node_append(map, key->value, key->line, value);
+        if (r < 0)
+            return r;
+        key->value = NULL; /* now owned by map->keys */
+        value = NULL;
+    }
+    *ret = TAKE_PTR(map);
+    return 0;
+}
+
+static int build_sequence(struct builder *b, yaml_event_t *start, unsigned depth,
+                          struct yaml_node **ret)
+{
+    _cleanup_(yaml_node_freep) struct yaml_node *seq = NULL;
+    int r = node_new(b, YAML_KIND_SEQUENCE, &start->start_mark, &seq);
+
+    if (r < 0)
+        return r;
+    for (;;) {
+        yaml_event_t ev;
+        _cleanup_(yaml_node_freep) struct yaml_node *item = NULL;
+
+        r = next_event(b, &ev);
+        if (r < 0)
+            return r;
+        if (ev.type == YAML_SEQUENCE_END_EVENT) {
+            yaml_event_delete(&ev);
+            break;
+        }
+        r = build_node(b, &ev, depth + 1, &item);
+        yaml_event_delete(&ev);
+        if (r < 0)
+            return r;
+        r = node_append(seq, NULL, 0, item);
+        if (r < 0)
+            return r;
+        item = NULL;
+    }
+    *ret = TAKE_PTR(seq);
+    return 0;
+}
+
+/* Tags select types in YAML; the config's types come from its schema, so an explicit tag
+ * could only contradict it. The standard string tag is harmless and allowed. */
+static bool tag_allowed(const yaml_char_t *tag)
+{
+    return !tag || streq((const char *)tag, "tag:yaml.org,2002:str") ||
+           streq((const char *)tag, "tag:yaml.org,2002:map") ||
+           streq((const char *)tag, "tag:yaml.org,2002:seq");
+}
+
+static int build_node(struct builder *b, yaml_event_t *ev, unsigned depth, struct yaml_node **ret)
+{
+    if (depth > YAML_TREE_MAX_DEPTH) {
+        set_error(b, &ev->start_mark, "nested too deeply (limit %u levels)", YAML_TREE_MAX_DEPTH);
+        return -E2BIG;
+    }
+    switch (ev->type) {
+    case YAML_ALIAS_EVENT:
+        return set_error(b, &ev->start_mark, "aliases (*%s) are not allowed in the config",
+                         (const char *)ev->data.alias.anchor);
+    case YAML_SCALAR_EVENT:
+        if (!tag_allowed(ev->data.scalar.tag))
+            return set_error(b, &ev->start_mark, "explicit tag %s is not allowed",
+                             (const char *)ev->data.scalar.tag);
+        return build_scalar(b, ev, ret);
+    case YAML_MAPPING_START_EVENT:
+        if (!tag_allowed(ev->data.mapping_start.tag))
+            return set_error(b, &ev->start_mark, "explicit tag %s is not allowed",
+                             (const char *)ev->data.mapping_start.tag);
+        return build_mapping(b, ev, depth, ret);
+    case YAML_SEQUENCE_START_EVENT:
+        if (!tag_allowed(ev->data.sequence_start.tag))
+            return set_error(b, &ev->start_mark, "explicit tag %s is not allowed",
+                             (const char *)ev->data.sequence_start.tag);
+        return build_sequence(b, ev, depth, ret);
+    default:
+        return set_error(b, &ev->start_mark, "unexpected YAML event");
+    }
+}
+
+/* Expect an event of the given type, consuming it. */
+static int expect(struct builder *b, yaml_event_type_t type, const char *what)
+{
+    yaml_event_t ev;
+    int r = next_event(b, &ev);
+
+    if (r < 0)
+        return r;
+    if (ev.type != type)
+        r = set_error(b, &ev.start_mark, "%s", what);
+    yaml_event_delete(&ev);
+    return r;
+}
+
+static int parse_document(struct builder *b, struct yaml_node **ret)
+{
+    yaml_event_t ev;
+    int r;
+
+    r = expect(b, YAML_STREAM_START_EVENT, "not a YAML stream");
+    if (r < 0)
+        return r;
+    r = next_event(b, &ev);
+    if (r < 0)
+        return r;
+    if (ev.type == YAML_STREAM_END_EVENT) {
+        yaml_event_delete(&ev);
+        return set_error(b, NULL, "the file holds no YAML document");
+    }
+    yaml_event_delete(&ev); /* DOCUMENT-START */
+    r = next_event(b, &ev);
+    if (r < 0)
+        return r;
+    r = build_node(b, &ev, 0, ret);
+    yaml_event_delete(&ev);
+    if (r < 0)
+        return r;
+    r = expect(b, YAML_DOCUMENT_END_EVENT, "unexpected content after the document");
+    if (r >= 0)
+        r = expect(b, YAML_STREAM_END_EVENT, "only one YAML document is allowed");
+    if (r < 0) {
+        yaml_node_free(*ret);
+        *ret = NULL;
+    }
+    return r;
+}
+
+int yaml_tree_parse(const char *buf, size_t len, struct yaml_node **ret, struct yaml_error *ret_error)
+{
+    struct builder b = {.error = ret_error, .buf = buf, .len = len};
+    struct yaml_node *root = NULL;
+    int r;
+
+    if (len > YAML_TREE_MAX_BYTES) {
+        if (ret_error)
+            snprintf(ret_error->message, sizeof(ret_error->message),
+                     "too large (%zu bytes, limit %u)", len, YAML_TREE_MAX_BYTES);
+        return -E2BIG;
+    }
+    if (!yaml_parser_initialize(&b.parser))
+        return -ENOMEM;
+    yaml_parser_set_input_string(&b.parser, (const unsigned char *)buf, len);
+    yaml_parser_set_encoding(&b.parser, YAML_UTF8_ENCODING);
+    r = parse_document(&b, &root);
+    yaml_parser_delete(&b.parser);
+    if (r < 0)
+        return r;
+    *ret = root;
+    return 0;
+}
+
+struct yaml_node *yaml_map_get(const struct yaml_node *map, const char *key)
+{
+    if (!map || map->kind != YAML_KIND_MAPPING)
+        return NULL;
+    for (size_t i = 0; i < map->n_children; i++)
+        if (streq(map->keys[i], key))
+            return map->children[i];
+    return NULL;
+}
+
+unsigned yaml_map_key_line(const struct yaml_node *map, const char *key)
+{
+    if (!map || map->kind != YAML_KIND_MAPPING)
+        return map ? map->line : 0;
+    for (size_t i = 0; i < map->n_children; i++)
+        if (streq(map->keys[i], key))
+            return map->key_lines[i];
+    return map->line;
+}
+
+bool yaml_scalar_is_null(const struct yaml_node *n)
+{
+    return n && n->kind == YAML_KIND_SCALAR && !n->quoted &&
+           (n->len == 0 || streq(n->value, "~") || streq(n->value, "null") ||
+            streq(n->value, "Null") || streq(n->value, "NULL"));
+}
+
+int yaml_scalar_bool(const struct yaml_node *n, bool *ret)
+{
+    if (!n || n->kind != YAML_KIND_SCALAR || n->quoted)
+        return -EINVAL;
+    if (streq(n->value, "true") || streq(n->value, "True") || streq(n->value, "TRUE")) {
+        *ret = true;
+        return 0;
+    }
+    if (streq(n->value, "false") || streq(n->value, "False") || streq(n->value, "FALSE")) {
+        *ret = false;
+        return 0;
+    }
+    return -EINVAL;
+}
+
+int yaml_scalar_int64(const struct yaml_node *n, long long *ret)
+{
+    const char *s;
+    char *end;
+    long long v;
+
+    if (!n || n->kind != YAML_KIND_SCALAR || n->quoted || n->len == 0)
+        return -EINVAL;
+    s = n->value;
+    if (*s == '-' || *s == '+')
+        s++;
+    /* Decimal only: a leading zero would mean octal to strtoll(base 0) and to libcyaml. */
+    if (!*s || strspn(s, "0123456789") != strlen(s) || (s[0] == '0' && s[1]))
+        return -EINVAL;
+    errno = 0;
+    v = strtoll(n->value, &end, 10);
+    if (errno == ERANGE)
+        return -ERANGE;
+    *ret = v;
+    return 0;
+}
+
+int yaml_scalar_double(const struct yaml_node *n, double *ret)
+{
+    char *end;
+    double v;
+
+    if (!n || n->kind != YAML_KIND_SCALAR || n->quoted || n->len == 0)
+        return -EINVAL;
+    if (strspn(n->value, "0123456789+-.eE") != n->len)
+        return -EINVAL;
+    errno = 0;
+    v = strtod(n->value, &end);
+    if (*end || errno == ERANGE || !isfinite(v))
+        return -EINVAL;
+    *ret = v;
+    return 0;
+}

@@ -1,0 +1,42 @@
+/* botrunner's command line: parses the arguments and dispatches to a subcommand; nothing
+ * else lives here. Exit codes follow the contract in docs/configuration.md. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/check.h"
+#include "util/macro.h"
+
+#define EXIT_USAGE 2
+
+static void usage(FILE *f)
+{
+    fputs("usage: botrunner check -c FILE [--no-credentials]   validate a config\n"
+          "       botrunner --version\n"
+          "\n"
+          "check exits 0 when the file is valid, 1 when it is not (every problem listed),\n"
+          "2 on bad usage.\n",
+          f);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    if (streq(argv[1], "--version") || streq(argv[1], "version")) {
+        printf("botrunner %s\n", BOTRUNNER_VERSION);
+        return 0;
+    }
+    if (streq(argv[1], "--help") || streq(argv[1], "-h") || streq(argv[1], "help")) {
+        usage(stdout);
+        return 0;
+    }
+    if (streq(argv[1], "check"))
+        return cli_check(argc - 1, argv + 1);
+    fprintf(stderr, "botrunner: unknown command \"%s\"\n", argv[1]);
+    usage(stderr);
+    return EXIT_USAGE;
+}

@@ -1,0 +1,227 @@
+/* Reads maubot.yaml out of a plugin package (a zip, via libarchive, bounded in entries and
+ * bytes) or a plugin directory, and validates the id and version it declares. */
+#include "plugin/manifest.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "config/yaml_tree.h"
+#include "util/macro.h"
+#include "util/text.h"
+
+#define MANIFEST_ID_MAX 64
+
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct archive *, archive_read_free)
+
+_printf_(4, 5) static int fail(int r, char *why, size_t cap, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(why, cap, fmt, ap);
+    va_end(ap);
+    return r;
+}
+
+void manifest_identity_done(struct manifest_identity *m)
+{
+    free(m->id);
+    free(m->version);
+    *m = (struct manifest_identity){0};
+}
+
+bool manifest_id_is_valid(const char *id)
+{
+    size_t len = strlen(id);
+
+    return len >= 2 && len <= MANIFEST_ID_MAX && id[0] >= 'a' && id[0] <= 'z' &&
+           text_only_chars(id, CHARS_LOWER_DIGITS "._-");
+}
+
+/* A numeric identifier: digits, no leading zero unless it is "0". */
+static const char *numeric(const char *s)
+{
+    size_t n = strspn(s, "0123456789");
+
+    if (n == 0 || (n > 1 && s[0] == '0'))
+        return NULL;
+    return s + n;
+}
+
+/* Dot-separated identifiers of [0-9A-Za-z-]; numeric ones without leading zeros when
+ * strict (pre-release), any when not (build metadata). */
+static bool identifiers(const char *s, bool strict)
+{
+    static const char alnum[] =
+            "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz-";
+
+    for (;;) {
+        size_t n = strspn(s, alnum);
+        if (n == 0)
+            return false;
+        if (strict && strspn(s, "0123456789") == n && n > 1 && s[0] == '0')
+            return false;
+        s += n;
+        if (*s == '\0')
+            return true;
+        if (*s++ != '.')
+            return false;
+    }
+}
+
+bool manifest_version_is_valid(const char *v)
+{
+    const char *p = v;
+    char pre[128], *plus;
+
+    if (strlen(v) > 64)
+        return false;
+    for (int i = 0; i < 3; i++) {
+        p = numeric(p);
+        if (!p || (i < 2 && *p++ != '.'))
+            return false;
+    }
+    if (*p == '\0')
+        return true;
+    if (*p == '+')
+        return identifiers(p + 1, false);
+    if (*p != '-')
+        return false;
+    snprintf(pre, sizeof(pre), "%s", p + 1);
+    plus = strchr(pre, '+');
+    if (plus) {
+        *plus = '\0';
+        if (!identifiers(plus + 1, false))
+            return false;
+    }
+    return identifiers(pre, true);
+}
+
+static int read_from_directory(const char *dir, char **ret, size_t *ret_len, char *why, size_t cap)
+{
+    _cleanup_close_ int dfd = -EBADF, fd = -EBADF;
+    _cleanup_free_ char *buf = NULL;
+    struct stat st;
+    ssize_t n;
+
+    dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0)
+        return fail(negative_errno(), why, cap, "cannot open the plugin directory: %m");
+    fd = openat(dfd, "maubot.yaml", O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0)
+        return fail(negative_errno(), why, cap, "no maubot.yaml in the plugin directory");
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+        return fail(-EBADMSG, why, cap, "maubot.yaml is not a regular file");
+    if (st.st_size > (off_t)MANIFEST_MAX_BYTES)
+        return fail(-E2BIG, why, cap, "maubot.yaml is larger than %u bytes", MANIFEST_MAX_BYTES);
+    buf = malloc((size_t)st.st_size + 1);
+    if (!buf)
+        return -ENOMEM;
+    n = read(fd, buf, (size_t)st.st_size + 1);
+    if (n < 0 || n > st.st_size)
+        return fail(-EIO, why, cap, "cannot read maubot.yaml");
+    *ret_len = (size_t)n;
+    *ret = TAKE_PTR(buf);
+    return 0;
+}
+
+static int read_from_archive(const char *file, char **ret, size_t *ret_len, char *why, size_t cap)
+{
+    _cleanup_(archive_read_freep) struct archive *a = archive_read_new();
+    struct archive_entry *e;
+
+    if (!a)
+        return -ENOMEM;
+    archive_read_support_format_zip(a);
+    if (archive_read_open_filename(a, file, 16384) != ARCHIVE_OK)
+        return fail(-EBADMSG, why, cap, "not a readable zip archive: %s", archive_error_string(a));
+    for (unsigned i = 0; i < MANIFEST_MAX_ENTRIES; i++) {
+        int r = archive_read_next_header(a, &e);
+        _cleanup_free_ char *buf = NULL;
+        la_ssize_t n;
+
+        if (r == ARCHIVE_EOF)
+            return fail(-ENOENT, why, cap, "the package holds no maubot.yaml");
+        if (r != ARCHIVE_OK)
+            return fail(-EBADMSG, why, cap, "not a valid zip archive: %s", archive_error_string(a));
+        if (!streq(archive_entry_pathname(e), "maubot.yaml"))
+            continue;
+        if (archive_entry_filetype(e) != AE_IFREG)
+            return fail(-EBADMSG, why, cap, "maubot.yaml in the package is not a regular file");
+        if (archive_entry_size_is_set(e) && archive_entry_size(e) > (la_int64_t)MANIFEST_MAX_BYTES)
+            return fail(-E2BIG, why, cap, "maubot.yaml is larger than %u bytes", MANIFEST_MAX_BYTES);
+        buf = malloc(MANIFEST_MAX_BYTES + 1);
+        if (!buf)
+            return -ENOMEM;
+        /* Read one byte past the limit: the declared size of a zip entry can lie. */
+        n = archive_read_data(a, buf, MANIFEST_MAX_BYTES + 1);
+        if (n < 0)
+            return fail(-EBADMSG, why, cap, "cannot read maubot.yaml: %s", archive_error_string(a));
+        if ((size_t)n > MANIFEST_MAX_BYTES)
+            return fail(-E2BIG, why, cap, "maubot.yaml is larger than %u bytes", MANIFEST_MAX_BYTES);
+        *ret_len = (size_t)n;
+        *ret = TAKE_PTR(buf);
+        return 0;
+    }
+    return fail(-E2BIG, why, cap, "more than %u entries before maubot.yaml", MANIFEST_MAX_ENTRIES);
+}
+
+static int scalar_field(const struct yaml_node *root, const char *key, char **ret, char *why,
+                        size_t cap)
+{
+    const struct yaml_node *n = yaml_map_get(root, key);
+
+    if (!n || n->kind != YAML_KIND_SCALAR || yaml_scalar_is_null(n))
+        return fail(-EBADMSG, why, cap, "maubot.yaml has no %s", key);
+    *ret = strdup(n->value);
+    return *ret ? 0 : -ENOMEM;
+}
+
+int manifest_read_identity(const char *path, struct manifest_identity *ret, char *why, size_t cap)
+{
+    _cleanup_free_ char *text = NULL;
+    _cleanup_(yaml_node_freep) struct yaml_node *root = NULL;
+    struct manifest_identity m = {0};
+    struct yaml_error yerr = {0};
+    struct stat st;
+    size_t len = 0;
+    int r;
+
+    if (stat(path, &st) < 0)
+        return fail(negative_errno(), why, cap, "%m");
+    if (S_ISDIR(st.st_mode))
+        r = read_from_directory(path, &text, &len, why, cap);
+    else if (S_ISREG(st.st_mode))
+        r = read_from_archive(path, &text, &len, why, cap);
+    else
+        r = fail(-EBADMSG, why, cap, "neither a .mbp file nor a plugin directory");
+    if (r < 0)
+        return r;
+    r = yaml_tree_parse(text, len, &root, &yerr);
+    if (r < 0)
+        return fail(r, why, cap, "maubot.yaml line %u: %s", yerr.line, yerr.message);
+    if (root->kind != YAML_KIND_MAPPING)
+        return fail(-EBADMSG, why, cap, "maubot.yaml is not a mapping");
+    r = scalar_field(root, "id", &m.id, why, cap);
+    if (r >= 0)
+        r = scalar_field(root, "version", &m.version, why, cap);
+    if (r >= 0 && !manifest_id_is_valid(m.id))
+        r = fail(-EBADMSG, why, cap, "maubot.yaml: id %s is not [a-z][a-z0-9._-]+",
+                 TEXT_QUOTE(m.id));
+    if (r >= 0 && !manifest_version_is_valid(m.version))
+        r = fail(-EBADMSG, why, cap, "maubot.yaml: version %s is not a semantic version",
+                 TEXT_QUOTE(m.version));
+    if (r < 0) {
+        manifest_identity_done(&m);
+        return r;
+    }
+    *ret = m;
+    return 0;
+}
