@@ -10,14 +10,16 @@ CLANG      ?= clang
 PYTHON     ?= python3
 VENV       := .venv
 
-PKGS       := libcurl sqlite3 libcyaml yaml-0.1 libsystemd libarchive libsodium libmicrohttpd
+PKGS       := libcurl sqlite3 libcyaml yaml-0.1 libsystemd libsodium libmicrohttpd
+# libarchive is dlopen'ed (runner/plugin/archive_dl.c): headers only at build time.
+PKG_CFLAGS_DL := $(shell pkg-config --cflags libarchive 2>/dev/null)
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
 WARN       := -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wstrict-prototypes
 CPPFLAGS   += -D_GNU_SOURCE -Irunner -Irunner/include -DBOTRUNNER_VERSION='"$(VERSION)"'
 CFLAGS     ?= -O2 -g
-CFLAGS     += -std=gnu11 $(WARN) -fPIC $(PKG_CFLAGS) $(EXTRA_CFLAGS)
+CFLAGS     += -std=gnu11 $(WARN) -fPIC $(PKG_CFLAGS) $(PKG_CFLAGS_DL) $(EXTRA_CFLAGS)
 LDLIBS     += $(PKG_LIBS) -ldl -lm
 LDFLAGS    += $(EXTRA_LDFLAGS)
 
@@ -99,7 +101,7 @@ demo: deps $(BUILD)/botrunner
 	@tools/demo $(BUILD)/botrunner
 
 bench: $(BUILD)/botrunner
-	@bench/check-1000.sh $(BUILD)/botrunner
+	@$(PYTHON) bench/check-1000.py $(BUILD)/botrunner
 
 lint:
 	clang-tidy --quiet $(LIB_SRC) runner/main.c -- $(CPPFLAGS) -std=gnu11 $(PKG_CFLAGS)

@@ -8,6 +8,7 @@
 
 #include "config/config.h"
 #include "config/credentials.h"
+#include "config/fleet.h"
 #include "config/matrix_ids.h"
 #include "plugin/manifest.h"
 #include "util/macro.h"
@@ -475,87 +476,17 @@ static void validate_instance_fields(struct validator *v, const struct yaml_node
     }
 }
 
-static void validate_instance_id(struct validator *v, const struct yaml_node *list, size_t i)
+static void validate_instance_id(struct validator *v, const struct yaml_node *inst)
 {
-    const struct yaml_node *n = scalar(list->children[i], "id");
+    const struct yaml_node *n = scalar(inst, "id");
     size_t s;
 
-    if (!n)
+    if (!n || (n->len <= INSTANCE_ID_MAX && text_only_chars(n->value, CHARS_LOWER_DIGITS "-")))
         return;
     s = enter(v, "id");
-    if (n->len > INSTANCE_ID_MAX || !text_only_chars(n->value, CHARS_LOWER_DIGITS "-"))
-        ERR(v, n, "%s is not a valid instance id ([a-z0-9-]+, at most %d bytes)",
-            TEXT_QUOTE(n->value), INSTANCE_ID_MAX);
-    for (size_t j = 0; j < i; j++) {
-        const char *other = list->children[j]->kind == YAML_KIND_MAPPING
-                                    ? str(list->children[j], "id") : NULL;
-        if (other && streq(other, n->value)) {
-            ERR(v, n, "instance id \"%s\" is not unique (also instances[%zu])", n->value, j);
-            break;
-        }
-    }
+    ERR(v, n, "%s is not a valid instance id ([a-z0-9-]+, at most %d bytes)", TEXT_QUOTE(n->value),
+        INSTANCE_ID_MAX);
     leave(v, s);
-}
-
-static void validate_unique_user(struct validator *v, const struct yaml_node *list, size_t i)
-{
-    const struct yaml_node *n = scalar(list->children[i], "user");
-    size_t s;
-
-    if (!n)
-        return;
-    for (size_t j = 0; j < i; j++) {
-        const char *other = list->children[j]->kind == YAML_KIND_MAPPING
-                                    ? str(list->children[j], "user") : NULL;
-        if (other && streq(other, n->value)) {
-            s = enter(v, "user");
-            ERR(v, n, "%s is also the user of instances[%zu]; each instance needs its own "
-                      "account", TEXT_QUOTE(n->value), j);
-            leave(v, s);
-            break;
-        }
-    }
-}
-
-static bool share_room(const struct yaml_node *a, const struct yaml_node *b, const char **ret)
-{
-    const struct yaml_node *ra = yaml_map_get(a, "room_subscriptions");
-    const struct yaml_node *rb = yaml_map_get(b, "room_subscriptions");
-
-    if (!ra || !rb || ra->kind != YAML_KIND_SEQUENCE || rb->kind != YAML_KIND_SEQUENCE)
-        return false;
-    for (size_t i = 0; i < ra->n_children; i++)
-        for (size_t j = 0; j < rb->n_children; j++)
-            if (ra->children[i]->kind == YAML_KIND_SCALAR &&
-                rb->children[j]->kind == YAML_KIND_SCALAR &&
-                streq(ra->children[i]->value, rb->children[j]->value)) {
-                *ret = ra->children[i]->value;
-                return true;
-            }
-    return false;
-}
-
-/* Two bots answering the same command in the same room would both reply: a warning, since
- * the seed leaves prefixes to the operator. Quadratic, but only over instances that share
- * a prefix, and bounded by the instance limit. */
-static void validate_prefix_conflict(struct validator *v, const struct yaml_node *list, size_t i)
-{
-    const struct yaml_node *inst = list->children[i], *n = scalar(inst, "command_prefix");
-    const char *room;
-
-    if (!n)
-        return;
-    for (size_t j = 0; j < i; j++) {
-        const struct yaml_node *other = list->children[j];
-        const char *op = other->kind == YAML_KIND_MAPPING ? str(other, "command_prefix") : NULL;
-        if (op && streq(op, n->value) && share_room(inst, other, &room)) {
-            size_t s = enter(v, "command_prefix");
-            WARN(v, n, "%s is also the command prefix of instances[%zu] in room %s: both bots "
-                       "would answer", TEXT_QUOTE(n->value), j, TEXT_QUOTE(room));
-            leave(v, s);
-            break;
-        }
-    }
 }
 
 static void validate_instances(struct validator *v)
@@ -570,16 +501,17 @@ static void validate_instances(struct validator *v)
         const struct yaml_node *inst = list->children[i];
         size_t s = enter_index(v, i);
         if (inst->kind == YAML_KIND_MAPPING) {
-            validate_instance_id(v, list, i);
-            validate_unique_user(v, list, i);
+            validate_instance_id(v, inst);
             validate_instance_plugin(v, inst);
             validate_rooms(v, inst);
             validate_instance_fields(v, inst);
-            validate_prefix_conflict(v, list, i);
         }
         leave(v, s);
     }
     leave(v, saved);
+    fleet_check_unique(list, "id", "instance id", "", v->d);
+    fleet_check_unique(list, "user", "user", "; each instance needs its own account", v->d);
+    fleet_check_prefixes(list, v->d);
 }
 
 static const struct yaml_node *find_instance(const struct yaml_node *root, const char *id)

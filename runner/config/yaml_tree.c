@@ -10,15 +10,33 @@
 #include <strings.h>
 #include <yaml.h>
 
+#include "util/arena.h"
 #include "util/macro.h"
 
+
+/* The root node and the arena holding the whole tree: yaml_node_free() gets the root and
+ * finds the arena around it. */
+struct yaml_tree {
+    struct yaml_node root; /* first: a root pointer is a tree pointer */
+    struct arena arena;
+};
 
 struct builder {
     yaml_parser_t parser;
     const char *buf;
     size_t len;
     size_t nodes;
+    struct arena *arena;
     struct yaml_error *error;
+};
+
+/* Children of a mapping or sequence under construction, grown by doubling; copied into the
+ * arena at the exact size once complete, then freed. */
+struct child_vec {
+    char **keys;
+    unsigned *lines;
+    struct yaml_node **nodes;
+    size_t n, cap;
 };
 
 _printf_(3, 4) static int set_error(struct builder *b, const yaml_mark_t *mark, const char *fmt, ...)
@@ -37,18 +55,12 @@ _printf_(3, 4) static int set_error(struct builder *b, const yaml_mark_t *mark, 
 
 void yaml_node_free(struct yaml_node *n)
 {
+    struct yaml_tree *t = (struct yaml_tree *)n;
+
     if (!n)
         return;
-    for (size_t i = 0; i < n->n_children; i++) {
-        yaml_node_free(n->children[i]);
-        if (n->keys)
-            free(n->keys[i]);
-    }
-    free(n->children);
-    free(n->keys);
-    free(n->key_lines);
-    free(n->value);
-    free(n);
+    arena_done(&t->arena);
+    free(t);
 }
 
 /* libyaml's reader (encoding) errors carry a byte offset, not a mark: count the lines. */
@@ -92,39 +104,61 @@ static int node_new(struct builder *b, enum yaml_kind kind, const yaml_mark_t *m
         set_error(b, mark, "too many nodes (limit %u)", YAML_TREE_MAX_NODES);
         return -E2BIG;
     }
-    n = calloc(1, sizeof(*n));
+    n = arena_alloc(b->arena, sizeof(*n));
     if (!n)
         return -ENOMEM;
-    n->kind = kind;
-    n->line = (unsigned)mark->line + 1;
-    n->column = (unsigned)mark->column + 1;
+    *n = (struct yaml_node){.kind = kind,
+                           .line = (unsigned)mark->line + 1,
+                           .column = (unsigned)mark->column + 1};
     *ret = n;
     return 0;
 }
 
-static int node_append(struct yaml_node *parent, char *key, unsigned key_line,
-                       struct yaml_node *child)
+static void child_vec_done(struct child_vec *v)
 {
-    size_t n = parent->n_children + 1;
-    struct yaml_node **c = reallocarray(parent->children, n, sizeof(*c));
+    free(v->keys);
+    free(v->lines);
+    free(v->nodes);
+}
 
-    if (!c)
-        return -ENOMEM;
-    parent->children = c;
-    if (parent->kind == YAML_KIND_MAPPING) {
-        char **k = reallocarray(parent->keys, n, sizeof(*k));
-        if (!k)
+static int child_vec_push(struct child_vec *v, char *key, unsigned line, struct yaml_node *child)
+{
+    if (v->n == v->cap) {
+        size_t cap = v->cap ? v->cap * 2 : 8;
+        struct yaml_node **nodes = reallocarray(v->nodes, cap, sizeof(*nodes));
+        if (!nodes)
             return -ENOMEM;
-        parent->keys = k;
-        unsigned *l = reallocarray(parent->key_lines, n, sizeof(*l));
-        if (!l)
+        v->nodes = nodes;
+        char **keys = reallocarray(v->keys, cap, sizeof(*keys));
+        if (!keys)
             return -ENOMEM;
-        parent->key_lines = l;
-        parent->keys[n - 1] = key;
-        parent->key_lines[n - 1] = key_line;
+        v->keys = keys;
+        unsigned *lines = reallocarray(v->lines, cap, sizeof(*lines));
+        if (!lines)
+            return -ENOMEM;
+        v->lines = lines;
+        v->cap = cap;
     }
-    parent->children[n - 1] = child;
-    parent->n_children = n;
+    v->keys[v->n] = key;
+    v->lines[v->n] = line;
+    v->nodes[v->n] = child;
+    v->n++;
+    return 0;
+}
+
+/* Move the collected children into the arena, at their exact size. */
+static int child_vec_settle(struct builder *b, struct child_vec *v, struct yaml_node *parent)
+{
+    parent->children = arena_memdup(b->arena, v->nodes, v->n, sizeof(*v->nodes));
+    if (!parent->children)
+        return -ENOMEM;
+    if (parent->kind == YAML_KIND_MAPPING) {
+        parent->keys = arena_memdup(b->arena, v->keys, v->n, sizeof(*v->keys));
+        parent->key_lines = arena_memdup(b->arena, v->lines, v->n, sizeof(*v->lines));
+        if (!parent->keys || !parent->key_lines)
+            return -ENOMEM;
+    }
+    parent->n_children = v->n;
     return 0;
 }
 
@@ -132,7 +166,7 @@ static int build_node(struct builder *b, yaml_event_t *ev, unsigned depth, struc
 
 static int build_scalar(struct builder *b, yaml_event_t *ev, struct yaml_node **ret)
 {
-    _cleanup_(yaml_node_freep) struct yaml_node *n = NULL;
+    struct yaml_node *n;
     size_t len = ev->data.scalar.length;
     int r;
 
@@ -146,34 +180,58 @@ static int build_scalar(struct builder *b, yaml_event_t *ev, struct yaml_node **
     r = node_new(b, YAML_KIND_SCALAR, &ev->start_mark, &n);
     if (r < 0)
         return r;
-    n->value = strndup((const char *)ev->data.scalar.value, len);
+    n->value = arena_strndup(b->arena, (const char *)ev->data.scalar.value, len);
     if (!n->value)
         return -ENOMEM;
     n->len = len;
     n->quoted = ev->data.scalar.style != YAML_PLAIN_SCALAR_STYLE;
-    *ret = TAKE_PTR(n);
+    *ret = n;
     return 0;
 }
 
-static bool has_key(const struct yaml_node *map, const char *key)
+/* Duplicate keys: YAML forbids them and libyaml does not check. Sorting the indexes costs
+ * O(n log n) where pairwise comparison would let one hostile mapping of 100 000 keys cost
+ * 10^10 comparisons. */
+static int key_index_cmp(const void *a, const void *b, void *userdata)
 {
-    for (size_t i = 0; i < map->n_children; i++)
-        if (streq(map->keys[i], key))
-            return true;
-    return false;
+    const struct child_vec *v = userdata;
+    size_t x = *(const size_t *)a, y = *(const size_t *)b;
+    int c = strcmp(v->keys[x], v->keys[y]);
+
+    return c ? c : (x < y ? -1 : x > y);
+}
+
+static int check_duplicate_keys(struct builder *b, const struct child_vec *v)
+{
+    _cleanup_free_ size_t *idx = NULL;
+
+    if (v->n < 2)
+        return 0;
+    idx = calloc(v->n, sizeof(*idx));
+    if (!idx)
+        return -ENOMEM;
+    for (size_t i = 0; i < v->n; i++)
+        idx[i] = i;
+    qsort_r(idx, v->n, sizeof(*idx), key_index_cmp, (void *)v);
+    for (size_t i = 1; i < v->n; i++)
+        if (streq(v->keys[idx[i - 1]], v->keys[idx[i]]))
+            return set_error(b, &(yaml_mark_t){.line = v->lines[idx[i]] - 1},
+                             "duplicate key \"%s\"", v->keys[idx[i]]);
+    return 0;
 }
 
 static int build_mapping(struct builder *b, yaml_event_t *start, unsigned depth,
                          struct yaml_node **ret)
 {
-    _cleanup_(yaml_node_freep) struct yaml_node *map = NULL;
+    _cleanup_(child_vec_done) struct child_vec v = {0};
+    struct yaml_node *map;
     int r = node_new(b, YAML_KIND_MAPPING, &start->start_mark, &map);
 
     if (r < 0)
         return r;
     for (;;) {
         yaml_event_t kev, vev;
-        _cleanup_(yaml_node_freep) struct yaml_node *key = NULL, *value = NULL;
+        struct yaml_node *key, *value;
 
         r = next_event(b, &kev);
         if (r < 0)
@@ -191,9 +249,6 @@ static int build_mapping(struct builder *b, yaml_event_t *start, unsigned depth,
         yaml_event_delete(&kev);
         if (r < 0)
             return r;
-        if (has_key(map, key->value))
-            return set_error(b, &(yaml_mark_t){.line = key->line - 1, .column = key->column - 1},
-                             "duplicate key \"%s\"", key->value);
         r = next_event(b, &vev);
         if (r < 0)
             return r;
@@ -201,27 +256,32 @@ static int build_mapping(struct builder *b, yaml_event_t *start, unsigned depth,
         yaml_event_delete(&vev);
         if (r < 0)
             return r;
-        r = node_append(map, key->value, key->line, value);
+        r = child_vec_push(&v, key->value, key->line, value);
         if (r < 0)
             return r;
-        key->value = NULL; /* now owned by map->keys */
-        value = NULL;
     }
-    *ret = TAKE_PTR(map);
+    r = check_duplicate_keys(b, &v);
+    if (r < 0)
+        return r;
+    r = child_vec_settle(b, &v, map);
+    if (r < 0)
+        return r;
+    *ret = map;
     return 0;
 }
 
 static int build_sequence(struct builder *b, yaml_event_t *start, unsigned depth,
                           struct yaml_node **ret)
 {
-    _cleanup_(yaml_node_freep) struct yaml_node *seq = NULL;
+    _cleanup_(child_vec_done) struct child_vec v = {0};
+    struct yaml_node *seq;
     int r = node_new(b, YAML_KIND_SEQUENCE, &start->start_mark, &seq);
 
     if (r < 0)
         return r;
     for (;;) {
         yaml_event_t ev;
-        _cleanup_(yaml_node_freep) struct yaml_node *item = NULL;
+        struct yaml_node *item;
 
         r = next_event(b, &ev);
         if (r < 0)
@@ -234,12 +294,14 @@ static int build_sequence(struct builder *b, yaml_event_t *start, unsigned depth
         yaml_event_delete(&ev);
         if (r < 0)
             return r;
-        r = node_append(seq, NULL, 0, item);
+        r = child_vec_push(&v, NULL, 0, item);
         if (r < 0)
             return r;
-        item = NULL;
     }
-    *ret = TAKE_PTR(seq);
+    r = child_vec_settle(b, &v, seq);
+    if (r < 0)
+        return r;
+    *ret = seq;
     return 0;
 }
 
@@ -322,15 +384,12 @@ static int parse_document(struct builder *b, struct yaml_node **ret)
     r = expect(b, YAML_DOCUMENT_END_EVENT, "unexpected content after the document");
     if (r >= 0)
         r = expect(b, YAML_STREAM_END_EVENT, "only one YAML document is allowed");
-    if (r < 0) {
-        yaml_node_free(*ret);
-        *ret = NULL;
-    }
     return r;
 }
 
 int yaml_tree_parse(const char *buf, size_t len, struct yaml_node **ret, struct yaml_error *ret_error)
 {
+    _cleanup_free_ struct yaml_tree *t = NULL;
     struct builder b = {.error = ret_error, .buf = buf, .len = len};
     struct yaml_node *root = NULL;
     int r;
@@ -341,15 +400,24 @@ int yaml_tree_parse(const char *buf, size_t len, struct yaml_node **ret, struct 
                      "too large (%zu bytes, limit %u)", len, YAML_TREE_MAX_BYTES);
         return -E2BIG;
     }
+    t = calloc(1, sizeof(*t));
+    if (!t)
+        return -ENOMEM;
+    b.arena = &t->arena;
     if (!yaml_parser_initialize(&b.parser))
         return -ENOMEM;
     yaml_parser_set_input_string(&b.parser, (const unsigned char *)buf, len);
     yaml_parser_set_encoding(&b.parser, YAML_UTF8_ENCODING);
     r = parse_document(&b, &root);
     yaml_parser_delete(&b.parser);
-    if (r < 0)
+    if (r < 0) {
+        arena_done(&t->arena);
         return r;
-    *ret = root;
+    }
+    /* The root was built in the arena like every node; its copy in the tree header is the
+     * one callers get, so that yaml_node_free() can find the arena. */
+    t->root = *root;
+    *ret = &TAKE_PTR(t)->root;
     return 0;
 }
 

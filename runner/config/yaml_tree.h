@@ -18,13 +18,15 @@ enum yaml_kind {
     YAML_KIND_SEQUENCE,
 };
 
+/* Nodes and their strings live in one arena owned by the root (yaml_node_free(root)
+ * releases the whole tree at once); none is freed on its own. */
 struct yaml_node {
     enum yaml_kind kind;
-    unsigned line, column;  /* 1-based, where the node starts */
-    char *value;            /* scalar text (NUL-terminated; len excludes the NUL) */
+    unsigned line, column; /* 1-based, where the node starts */
+    bool quoted;           /* a quoted or block scalar is always a string */
     size_t len;
-    bool quoted;            /* a quoted or block scalar is always a string */
-    char **keys;            /* mapping keys (scalars only), parallel to children */
+    char *value;           /* scalar text (NUL-terminated; len excludes the NUL) */
+    char **keys;           /* mapping keys (scalars only), parallel to children */
     unsigned *key_lines;
     struct yaml_node **children;
     size_t n_children;
@@ -40,6 +42,7 @@ struct yaml_error {
  * ret_error filled), -E2BIG (a limit), -ENOMEM. Aliases are refused (-EBADMSG): a config
  * has no use for them and they are the lever of "billion laughs" expansion. */
 int yaml_tree_parse(const char *buf, size_t len, struct yaml_node **ret, struct yaml_error *ret_error);
+/* Free a tree: n must be a root returned by yaml_tree_parse(). */
 void yaml_node_free(struct yaml_node *n);
 static inline void yaml_node_freep(struct yaml_node **n)
 {

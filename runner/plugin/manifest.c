@@ -2,8 +2,6 @@
  * bytes) or a plugin directory, and validates the id and version it declares. */
 #include "plugin/manifest.h"
 
-#include <archive.h>
-#include <archive_entry.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -13,12 +11,12 @@
 #include <sys/stat.h>
 
 #include "config/yaml_tree.h"
+#include "plugin/archive_dl.h"
 #include "util/macro.h"
 #include "util/text.h"
 
 #define MANIFEST_ID_MAX 64
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(struct archive *, archive_read_free)
 
 _printf_(4, 5) static int fail(int r, char *why, size_t cap, const char *fmt, ...)
 {
@@ -132,38 +130,57 @@ static int read_from_directory(const char *dir, char **ret, size_t *ret_len, cha
     return 0;
 }
 
+/* Holds an open archive and the table that frees it. */
+struct archive_reader {
+    const struct archive_dl *dl;
+    struct archive *a;
+};
+
+static void archive_reader_done(struct archive_reader *r)
+{
+    if (r->a)
+        r->dl->read_free(r->a);
+}
+
 static int read_from_archive(const char *file, char **ret, size_t *ret_len, char *why, size_t cap)
 {
-    _cleanup_(archive_read_freep) struct archive *a = archive_read_new();
+    _cleanup_(archive_reader_done) struct archive_reader ar = {0};
+    const struct archive_dl *dl;
     struct archive_entry *e;
+    int r;
 
-    if (!a)
+    r = archive_dl_load(&dl);
+    if (r < 0)
+        return fail(r, why, cap, "libarchive cannot be loaded");
+    ar.dl = dl;
+    ar.a = dl->read_new();
+    if (!ar.a)
         return -ENOMEM;
-    archive_read_support_format_zip(a);
-    if (archive_read_open_filename(a, file, 16384) != ARCHIVE_OK)
-        return fail(-EBADMSG, why, cap, "not a readable zip archive: %s", archive_error_string(a));
+    dl->read_support_format_zip(ar.a);
+    if (dl->read_open_filename(ar.a, file, 16384) != ARCHIVE_OK)
+        return fail(-EBADMSG, why, cap, "not a readable zip archive: %s", dl->error_string(ar.a));
     for (unsigned i = 0; i < MANIFEST_MAX_ENTRIES; i++) {
-        int r = archive_read_next_header(a, &e);
         _cleanup_free_ char *buf = NULL;
         la_ssize_t n;
 
+        r = dl->read_next_header(ar.a, &e);
         if (r == ARCHIVE_EOF)
             return fail(-ENOENT, why, cap, "the package holds no maubot.yaml");
         if (r != ARCHIVE_OK)
-            return fail(-EBADMSG, why, cap, "not a valid zip archive: %s", archive_error_string(a));
-        if (!streq(archive_entry_pathname(e), "maubot.yaml"))
+            return fail(-EBADMSG, why, cap, "not a valid zip archive: %s", dl->error_string(ar.a));
+        if (!streq(dl->entry_pathname(e), "maubot.yaml"))
             continue;
-        if (archive_entry_filetype(e) != AE_IFREG)
+        if (dl->entry_filetype(e) != AE_IFREG)
             return fail(-EBADMSG, why, cap, "maubot.yaml in the package is not a regular file");
-        if (archive_entry_size_is_set(e) && archive_entry_size(e) > (la_int64_t)MANIFEST_MAX_BYTES)
+        if (dl->entry_size_is_set(e) && dl->entry_size(e) > (la_int64_t)MANIFEST_MAX_BYTES)
             return fail(-E2BIG, why, cap, "maubot.yaml is larger than %u bytes", MANIFEST_MAX_BYTES);
         buf = malloc(MANIFEST_MAX_BYTES + 1);
         if (!buf)
             return -ENOMEM;
         /* Read one byte past the limit: the declared size of a zip entry can lie. */
-        n = archive_read_data(a, buf, MANIFEST_MAX_BYTES + 1);
+        n = dl->read_data(ar.a, buf, MANIFEST_MAX_BYTES + 1);
         if (n < 0)
-            return fail(-EBADMSG, why, cap, "cannot read maubot.yaml: %s", archive_error_string(a));
+            return fail(-EBADMSG, why, cap, "cannot read maubot.yaml: %s", dl->error_string(ar.a));
         if ((size_t)n > MANIFEST_MAX_BYTES)
             return fail(-E2BIG, why, cap, "maubot.yaml is larger than %u bytes", MANIFEST_MAX_BYTES);
         *ret_len = (size_t)n;
