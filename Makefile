@@ -42,9 +42,11 @@ $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
 
+# A thin archive: it records each object by its path, so runner/config/schema.o and a
+# future runner/x/schema.o stay two members (a plain archive keeps one per basename).
 $(BUILD)/libbotrunner.a: $(LIB_OBJ)
 	@rm -f $@
-	ar rcs $@ $^
+	@ar rcsT $@ $^
 
 $(BUILD)/botrunner: $(BUILD)/runner/main.o $(BUILD)/libbotrunner.a
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)

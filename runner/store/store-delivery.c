@@ -1,0 +1,247 @@
+/* Exactly-once delivery in bot.db: the outbox of sends awaiting the homeserver's
+ * acknowledgement (kept with their transaction ids) and the marks of events already handled. */
+#include <assert.h>
+#include <errno.h>
+#include <stdlib.h>
+
+#include "store/store-internal.h"
+
+static int outbox_count(sqlite3 *db, const char *instance_id, int64_t *ret)
+{
+    _cleanup_(sqlite3_finalizep) sqlite3_stmt *st = NULL;
+    int r;
+
+    r = store_prepare(db, "SELECT count(*) FROM outbox WHERE instance_id = ?1", &st);
+    if (r >= 0)
+        r = store_bind_text(st, 1, instance_id);
+    if (r >= 0)
+        r = store_step_row(st);
+    if (r < 0)
+        return r;
+    *ret = r > 0 ? sqlite3_column_int64(st, 0) : 0;
+    return 0;
+}
+
+static int outbox_insert(sqlite3 *db, const char *instance_id, const char *txn_id,
+                         const char *room_id, const char *event_type, const char *content_json,
+                         int64_t now)
+{
+    _cleanup_(sqlite3_finalizep) sqlite3_stmt *st = NULL;
+    int r;
+
+    r = store_prepare(db,
+                      "INSERT INTO outbox (txn_id, instance_id, room_id, event_type, content,"
+                      "  created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                      &st);
+    if (r >= 0)
+        r = store_bind_text(st, 1, txn_id);
+    if (r >= 0)
+        r = store_bind_text(st, 2, instance_id);
+    if (r >= 0)
+        r = store_bind_text(st, 3, room_id);
+    if (r >= 0)
+        r = store_bind_text(st, 4, event_type);
+    if (r >= 0)
+        r = store_bind_text(st, 5, content_json);
+    if (r >= 0)
+        r = store_bind_int64(st, 6, now);
+    if (r >= 0)
+        r = store_step_done(st);
+    return r;
+}
+
+int store_outbox_add(struct store *s, const char *instance_id, const char *txn_id,
+                     const char *room_id, const char *event_type, const char *content_json,
+                     int64_t now)
+{
+    int64_t count;
+    int r;
+
+    assert(s);
+    if ((r = store_check_line(instance_id, STORE_ID_MAX, false)) < 0 ||
+        (r = store_check_line(txn_id, STORE_ID_MAX, false)) < 0 ||
+        (r = store_check_line(room_id, STORE_ID_MAX, false)) < 0 ||
+        (r = store_check_line(event_type, STORE_ID_MAX, false)) < 0 ||
+        (r = store_check_json(content_json, STORE_CONTENT_MAX, false)) < 0)
+        return r;
+
+    /* Count and insert under one write lock, so the cap holds. */
+    r = store_begin(s->db);
+    if (r < 0)
+        return r;
+    _cleanup_(store_rollbackp) sqlite3 *txn = s->db;
+    r = outbox_count(s->db, instance_id, &count);
+    if (r < 0)
+        return r;
+    if (count >= STORE_OUTBOX_MAX)
+        return -ENOBUFS;
+    r = outbox_insert(s->db, instance_id, txn_id, room_id, event_type, content_json, now);
+    if (r < 0)
+        return r;
+    return store_commit(TAKE_PTR(txn));
+}
+
+/* Both statements are fixed; the caller picks one. */
+static int outbox_update(struct store *s, const char *sql, const char *txn_id)
+{
+    _cleanup_(sqlite3_finalizep) sqlite3_stmt *st = NULL;
+    int r;
+
+    assert(s);
+    r = store_check_line(txn_id, STORE_ID_MAX, false);
+    if (r < 0)
+        return r;
+    r = store_prepare(s->db, sql, &st);
+    if (r >= 0)
+        r = store_bind_text(st, 1, txn_id);
+    if (r >= 0)
+        r = store_step_done(st);
+    if (r < 0)
+        return r;
+    return sqlite3_changes(s->db) > 0 ? 0 : -ENOENT;
+}
+
+int store_outbox_remove(struct store *s, const char *txn_id)
+{
+    return outbox_update(s, "DELETE FROM outbox WHERE txn_id = ?1", txn_id);
+}
+
+int store_outbox_attempted(struct store *s, const char *txn_id)
+{
+    return outbox_update(s, "UPDATE outbox SET attempts = attempts + 1 WHERE txn_id = ?1", txn_id);
+}
+
+/* One row, copied out so that no statement is open while the callback runs. */
+struct outbox_row {
+    struct store_outbox_entry e;
+    int64_t rowid;
+    char *txn_id, *room_id, *event_type, *content_json;
+};
+
+static void outbox_row_done(struct outbox_row *row)
+{
+    free(row->txn_id);
+    free(row->room_id);
+    free(row->event_type);
+    free(row->content_json);
+}
+
+static int outbox_row_read(sqlite3_stmt *st, struct outbox_row *ret)
+{
+    struct outbox_row row = {.rowid = sqlite3_column_int64(st, 0)};
+    int r;
+
+    if ((r = store_column_strdup(st, 1, &row.txn_id)) < 0 ||
+        (r = store_column_strdup(st, 2, &row.room_id)) < 0 ||
+        (r = store_column_strdup(st, 3, &row.event_type)) < 0 ||
+        (r = store_column_strdup(st, 4, &row.content_json)) < 0) {
+        outbox_row_done(&row);
+        return r;
+    }
+    if (!row.txn_id || !row.room_id || !row.event_type || !row.content_json) {
+        outbox_row_done(&row);
+        return -EBADMSG;
+    }
+    row.e = (struct store_outbox_entry){
+            .txn_id = row.txn_id,
+            .room_id = row.room_id,
+            .event_type = row.event_type,
+            .content_json = row.content_json,
+            .created_at = sqlite3_column_int64(st, 5),
+            .attempts = sqlite3_column_int64(st, 6),
+    };
+    *ret = row;
+    return 0;
+}
+
+/* Creation order is rowid order: a new row's rowid is one more than the largest in the
+ * table, and created_at (the caller's clock) could step backwards. The listing walks a
+ * cursor over rowids, one row per query, so the callback may change the outbox. */
+int store_outbox_list(struct store *s, const char *instance_id, store_outbox_cb_t cb,
+                      void *userdata)
+{
+    _cleanup_(sqlite3_finalizep) sqlite3_stmt *st = NULL;
+    int64_t cursor = 0;
+    int r;
+
+    assert(s);
+    assert(cb);
+    r = store_check_line(instance_id, STORE_ID_MAX, false);
+    if (r < 0)
+        return r;
+
+    r = store_prepare(s->db,
+                      "SELECT rowid, txn_id, room_id, event_type, content, created_at, attempts"
+                      "  FROM outbox WHERE instance_id = ?1 AND rowid > ?2"
+                      "  ORDER BY rowid LIMIT 1",
+                      &st);
+    if (r >= 0)
+        r = store_bind_text(st, 1, instance_id);
+    if (r < 0)
+        return r;
+    /* At most STORE_OUTBOX_MAX rows exist for the instance; entries the callback adds
+     * beyond that bound wait for the next listing. */
+    for (unsigned i = 0; i < STORE_OUTBOX_MAX; i++) {
+        struct outbox_row row;
+
+        r = store_bind_int64(st, 2, cursor);
+        if (r >= 0)
+            r = store_step_row(st);
+        if (r <= 0)
+            return r;
+        r = outbox_row_read(st, &row);
+        sqlite3_reset(st);
+        if (r < 0)
+            return r;
+        cursor = row.rowid;
+        r = cb(&row.e, userdata);
+        outbox_row_done(&row);
+        if (r < 0)
+            return r;
+    }
+    return 0;
+}
+
+int store_event_mark_handled(struct store *s, const char *instance_id, const char *event_id,
+                             int64_t now)
+{
+    _cleanup_(sqlite3_finalizep) sqlite3_stmt *st = NULL;
+    int r;
+
+    assert(s);
+    if ((r = store_check_line(instance_id, STORE_ID_MAX, false)) < 0 ||
+        (r = store_check_line(event_id, STORE_ID_MAX, false)) < 0)
+        return r;
+
+    /* One statement, so check-and-mark is atomic even between processes: a second mark
+     * inserts nothing and changes no row. */
+    r = store_prepare(s->db,
+                      "INSERT INTO handled_events (instance_id, event_id, handled_at)"
+                      "  VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
+                      &st);
+    if (r >= 0)
+        r = store_bind_text(st, 1, instance_id);
+    if (r >= 0)
+        r = store_bind_text(st, 2, event_id);
+    if (r >= 0)
+        r = store_bind_int64(st, 3, now);
+    if (r >= 0)
+        r = store_step_done(st);
+    if (r < 0)
+        return r;
+    return sqlite3_changes(s->db) > 0 ? 0 : -EEXIST;
+}
+
+int store_event_prune(struct store *s, int64_t older_than)
+{
+    _cleanup_(sqlite3_finalizep) sqlite3_stmt *st = NULL;
+    int r;
+
+    assert(s);
+    r = store_prepare(s->db, "DELETE FROM handled_events WHERE handled_at < ?1", &st);
+    if (r >= 0)
+        r = store_bind_int64(st, 1, older_than);
+    if (r >= 0)
+        r = store_step_done(st);
+    return r;
+}

@@ -1,0 +1,71 @@
+/* Shared by the store's own files only: the store handle and the small SQLite helpers
+ * (error mapping, statements, bound text, transactions, input checks). */
+#pragma once
+
+#include <sqlite3.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store/seal.h"
+#include "store/store.h"
+#include "util/macro.h"
+
+struct store {
+    sqlite3 *db;
+    struct seal_key *key;
+};
+
+DEFINE_TRIVIAL_CLEANUP_FUNC(sqlite3_stmt *, sqlite3_finalize)
+DEFINE_TRIVIAL_CLEANUP_FUNC(sqlite3 *, sqlite3_close_v2)
+
+/* An SQLite result code (extended codes on) as a negative errno. Constraint failures map by
+ * kind: unique/primary key -EEXIST, foreign key -ENOENT (the row it refers to is missing),
+ * check/not null -EINVAL; corruption -EBADMSG. */
+int store_errno(int rc);
+
+/* Run fixed SQL (never built from input: use store_prepare() and bind for that). */
+int store_exec(sqlite3 *db, const char *sql);
+int store_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **ret);
+/* Step a statement that returns no rows. */
+int store_step_done(sqlite3_stmt *st);
+/* Step once: 1 when a row is ready, 0 when there are no more, negative errno on error. */
+int store_step_row(sqlite3_stmt *st);
+
+/* Bind text (NULL binds SQL NULL) or a blob; the value must outlive the step. */
+int store_bind_text(sqlite3_stmt *st, int idx, const char *value);
+int store_bind_blob(sqlite3_stmt *st, int idx, const void *value, size_t len);
+int store_bind_int64(sqlite3_stmt *st, int idx, int64_t value);
+/* Copy a text column; SQL NULL gives *ret = NULL. */
+int store_column_strdup(sqlite3_stmt *st, int col, char **ret);
+
+/* A caller's text (messages, reasons): NULL is -EINVAL unless optional (then 0); empty or
+ * not UTF-8 text (utf8_is_valid_text(): no NUL, no C0 control but tab, CR, LF) is -EINVAL;
+ * longer than max bytes is -E2BIG. */
+int store_check_text(const char *value, size_t max, bool optional);
+/* As store_check_text(), and one line: no control character at all (not even tab or
+ * newline, nor DEL). For ids and tokens, which end up in log lines and URLs. */
+int store_check_line(const char *value, size_t max, bool optional);
+/* As store_check_text(), and the text must be one JSON value (RFC 8259, util/json.h):
+ * -EINVAL when it is not. */
+int store_check_json(const char *value, size_t max, bool optional);
+/* value is one of the NULL-terminated names. */
+bool store_name_in(const char *value, const char *const *names);
+
+/* BEGIN IMMEDIATE: take the write lock up front, so a transaction never has to upgrade a
+ * read lock and deadlock against another process doing the same. */
+int store_begin(sqlite3 *db);
+/* COMMIT; on failure the transaction is rolled back, so the caller only reports. */
+int store_commit(sqlite3 *db);
+/* Cleanup for an open transaction: `_cleanup_(store_rollbackp) sqlite3 *txn = db;` and
+ * `r = store_commit(TAKE_PTR(txn));` rolls back on every early return. */
+void store_rollbackp(sqlite3 **txn);
+
+/* Schema (store-schema.c): apply the migrations the database lacks, each in its own
+ * transaction; the first also stores the key check. */
+int store_migrate(sqlite3 *db, const struct seal_key *key);
+/* PRAGMA user_version. */
+int store_read_version(sqlite3 *db, int *ret);
+/* Compare the key check stored in meta with key: -EKEYREJECTED when different, -EBADMSG
+ * when missing (a database at version >= 1 always has one). */
+int store_key_check_verify(sqlite3 *db, const struct seal_key *key);
