@@ -70,14 +70,15 @@ unit-asan:
 # libFuzzer targets: the runner's sources recompiled by clang with the fuzzer's
 # instrumentation. `make fuzz-smoke` runs each for a few seconds over its corpus;
 # `make fuzz FUZZ_SECS=600` for the long run.
-FUZZ_CFLAGS := -O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer
+FUZZ_CFLAGS := -O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all \
+	-fno-omit-frame-pointer
 build-fuzz/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CLANG) $(CPPFLAGS) -std=gnu11 $(WARN) -Wno-unused-command-line-argument $(PKG_CFLAGS) \
 		$(FUZZ_CFLAGS) -c $< -o $@
 build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(LIB_SRC:%.c=build-fuzz/%.o)
 	$(CLANG) $(CPPFLAGS) -std=gnu11 $(WARN) $(PKG_CFLAGS) -O1 -g \
-		-fsanitize=fuzzer,address,undefined -o $@ $^ $(LDLIBS)
+		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -o $@ $^ $(LDLIBS)
 
 fuzz-smoke: $(FUZZ_BIN)
 	@tools/run-fuzz 5 $(FUZZ_BIN)
