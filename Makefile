@@ -107,9 +107,9 @@ bench: $(BUILD)/botrunner
 	@$(PYTHON) bench/check-1000.py $(BUILD)/botrunner
 
 lint:
-	clang-tidy --quiet $(LIB_SRC) runner/main.c -- $(CPPFLAGS) -std=gnu11 $(PKG_CFLAGS)
+	clang-tidy --quiet $(LIB_SRC) runner/main.c -- $(CPPFLAGS) -std=gnu11 $(PKG_CFLAGS) $(PKG_CFLAGS_DL)
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability --inline-suppr \
-		--suppress=missingIncludeSystem -D_GNU_SOURCE -Irunner -Irunner/include runner
+		--suppress=missingIncludeSystem --suppress=memleak -D_GNU_SOURCE -Irunner -Irunner/include runner
 
 format:
 	clang-format -i $(wildcard runner/*.c runner/*/*.c runner/*/*.h runner/include/botrunner/*.h \

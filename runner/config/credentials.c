@@ -149,7 +149,7 @@ int credential_load(const char *name_or_path, size_t min_len, size_t max_len,
     _cleanup_close_ int fd = -EBADF;
     struct stat st;
     bool from_dir;
-    size_t n;
+    size_t n = 0;
     int r;
 
     assert(ret);
@@ -199,7 +199,7 @@ int credential_load(const char *name_or_path, size_t min_len, size_t max_len,
     c.too_open = mode_too_open(st.st_mode, from_dir);
 
     *ret = c;
-    c = (struct credential){};
+    c = (struct credential){}; /* NOLINT(clang-analyzer-deadcode.DeadStores): read by the cleanup */
     return 0;
 }
 

@@ -28,15 +28,14 @@ static void emit(struct json_writer *w, const struct yaml_node *n)
         json_end_array(w);
         break;
     case YAML_KIND_SCALAR:
-        if (n->quoted)
-            json_string_len(w, n->value, n->len);
-        else if (yaml_scalar_is_null(n))
+        /* Quoted scalars are strings whatever they look like; plain ones resolve. */
+        if (!n->quoted && yaml_scalar_is_null(n))
             json_null(w);
-        else if (yaml_scalar_bool(n, &b) >= 0)
+        else if (!n->quoted && yaml_scalar_bool(n, &b) >= 0)
             json_bool(w, b);
-        else if (yaml_scalar_int64(n, &i) >= 0)
+        else if (!n->quoted && yaml_scalar_int64(n, &i) >= 0)
             json_int(w, i);
-        else if (yaml_scalar_double(n, &d) >= 0)
+        else if (!n->quoted && yaml_scalar_double(n, &d) >= 0)
             json_double(w, d);
         else
             json_string_len(w, n->value, n->len);

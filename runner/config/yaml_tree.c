@@ -2,6 +2,7 @@
  * depth and scalar length, refusing aliases, duplicate keys and multiple documents. */
 #include "config/yaml_tree.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -214,9 +215,10 @@ static int check_duplicate_keys(struct builder *b, const struct child_vec *v)
         idx[i] = i;
     qsort_r(idx, v->n, sizeof(*idx), key_index_cmp, (void *)v);
     for (size_t i = 1; i < v->n; i++)
-        if (streq(v->keys[idx[i - 1]], v->keys[idx[i]]))
-            return set_error(b, &(yaml_mark_t){.line = v->lines[idx[i]] - 1},
-                             "duplicate key \"%s\"", v->keys[idx[i]]);
+        if (streq(v->keys[idx[i - 1]], v->keys[idx[i]])) {
+            yaml_mark_t mark = {.line = v->lines[idx[i]] - 1};
+            return set_error(b, &mark, "duplicate key \"%s\"", v->keys[idx[i]]);
+        }
     return 0;
 }
 
@@ -231,7 +233,7 @@ static int build_mapping(struct builder *b, yaml_event_t *start, unsigned depth,
         return r;
     for (;;) {
         yaml_event_t kev, vev;
-        struct yaml_node *key, *value;
+        struct yaml_node *key = NULL, *value = NULL;
 
         r = next_event(b, &kev);
         if (r < 0)
@@ -256,6 +258,7 @@ static int build_mapping(struct builder *b, yaml_event_t *start, unsigned depth,
         yaml_event_delete(&vev);
         if (r < 0)
             return r;
+        assert(key && value); /* build_node sets its result whenever it returns 0 */
         r = child_vec_push(&v, key->value, key->line, value);
         if (r < 0)
             return r;
@@ -281,7 +284,7 @@ static int build_sequence(struct builder *b, yaml_event_t *start, unsigned depth
         return r;
     for (;;) {
         yaml_event_t ev;
-        struct yaml_node *item;
+        struct yaml_node *item = NULL;
 
         r = next_event(b, &ev);
         if (r < 0)
@@ -410,6 +413,8 @@ int yaml_tree_parse(const char *buf, size_t len, struct yaml_node **ret, struct 
     yaml_parser_set_encoding(&b.parser, YAML_UTF8_ENCODING);
     r = parse_document(&b, &root);
     yaml_parser_delete(&b.parser);
+    if (r >= 0 && !root)
+        r = -EBADMSG; /* cannot happen: parse_document returns 0 only with a root */
     if (r < 0) {
         arena_done(&t->arena);
         return r;

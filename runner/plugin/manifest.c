@@ -37,7 +37,11 @@ void manifest_identity_done(struct manifest_identity *m)
 
 bool manifest_id_is_valid(const char *id)
 {
-    size_t len = strlen(id);
+    size_t len;
+
+    if (!id)
+        return false;
+    len = strlen(id);
 
     return len >= 2 && len <= MANIFEST_ID_MAX && id[0] >= 'a' && id[0] <= 'z' &&
            text_only_chars(id, CHARS_LOWER_DIGITS "._-");
@@ -79,7 +83,7 @@ bool manifest_version_is_valid(const char *v)
     const char *p = v;
     char pre[128], *plus;
 
-    if (strlen(v) > 64)
+    if (!v || strlen(v) > 64)
         return false;
     for (int i = 0; i < 3; i++) {
         p = numeric(p);

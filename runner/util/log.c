@@ -166,7 +166,7 @@ void log_set_instance(const char *instance_id)
     size_t i = 0;
 
     if (instance_id)
-        for (; instance_id[i] && i < LOG_INSTANCE_MAX; i++) {
+        for (; i < LOG_INSTANCE_MAX && instance_id[i]; i++) {
             char c = instance_id[i];
             log_state.instance[i] = c > 0x20 && c < 0x7f ? c : '?';
         }
@@ -707,7 +707,7 @@ int log_internal(int priority, int error, const char *room_id, const char *event
                            sizeof message - strlen(LOG_TRUNCATED_MARK));
     explicit_bzero(raw, sizeof raw);
     if (truncated || !fit)
-        strcat(message, LOG_TRUNCATED_MARK);
+        strncat(message, LOG_TRUNCATED_MARK, sizeof message - strlen(message) - 1);
 
     struct log_entry entry = {
             .priority = priority,
