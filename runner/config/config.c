@@ -27,7 +27,8 @@ static int read_config_file(const char *path, struct diag_list *d, char **ret, s
     struct stat st;
     size_t len = 0;
 
-    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    /* O_NONBLOCK: a FIFO named as the config must not hang the check (fstat refuses it). */
+    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
     if (fd < 0) {
         int r = negative_errno();
         diag_error(d, 0, "", "cannot open %s: %s", TEXT_QUOTE(path), strerror(-r));
@@ -66,10 +67,6 @@ static int read_config_file(const char *path, struct diag_list *d, char **ret, s
         diag_error(d, 0, "", "the file is too large (limit %u bytes)", YAML_TREE_MAX_BYTES);
         return -EINVAL;
     }
-    if (strspn(buf, " \t\r\n") >= len) {
-        diag_error(d, 0, "", "the file is empty");
-        return -EINVAL;
-    }
     *ret_len = len;
     *ret = TAKE_PTR(buf);
     return 0;
@@ -77,7 +74,7 @@ static int read_config_file(const char *path, struct diag_list *d, char **ret, s
 
 /* libcyaml leaves absent optional keys zeroed; the contract's defaults are applied here,
  * keyed on absence in the tree (a present `false` must stay false). */
-static int apply_defaults(struct config *c, const struct yaml_node *root)
+static int apply_defaults(struct config *c, const struct yaml_node *root, struct diag_list *d)
 {
     const struct yaml_node *st = yaml_map_get(root, "status");
     const struct yaml_node *logging = yaml_map_get(root, "logging");
@@ -125,6 +122,13 @@ static int apply_defaults(struct config *c, const struct yaml_node *root)
         if (!yaml_map_get(n, "catch_up_max_age"))
             in->catch_up_max_age = CONFIG_DEFAULT_CATCH_UP;
         int r = yaml_to_json(yaml_map_get(n, "config"), &in->settings_json);
+        if (r == -E2BIG) {
+            char path[DIAG_PATH_MAX];
+            snprintf(path, sizeof(path), "instances[%u].config", i);
+            diag_error(d, yaml_map_key_line(n, "config"), path,
+                       "the plugin settings are larger than %u bytes as JSON", YAML_JSON_MAX);
+            return -EINVAL;
+        }
         if (r < 0)
             return r;
     }
@@ -150,7 +154,7 @@ static int build_config(const char *buf, size_t len, const struct yaml_node *roo
         c->plugins[i].id = TAKE_PTR(vr->plugin_ids[i]);
         c->plugins[i].version = TAKE_PTR(vr->plugin_versions[i]);
     }
-    r = apply_defaults(c, root);
+    r = apply_defaults(c, root, d);
     if (r < 0) {
         config_free(c);
         return r;
@@ -159,19 +163,29 @@ static int build_config(const char *buf, size_t len, const struct yaml_node *roo
     return 0;
 }
 
-int config_load(const char *path, unsigned flags, struct diag_list *d, struct config **ret)
+/* Only blanks: said plainly, rather than as libyaml's "no document". The buffer is not
+ * NUL-terminated, so this walks len bytes and no further. */
+static bool is_blank(const char *buf, size_t len)
 {
-    _cleanup_free_ char *buf = NULL;
+    for (size_t i = 0; i < len; i++)
+        if (buf[i] != ' ' && buf[i] != '\t' && buf[i] != '\r' && buf[i] != '\n')
+            return false;
+    return true;
+}
+
+int config_load_buffer(const char *buf, size_t len, unsigned flags, struct diag_list *d,
+                       struct config **ret)
+{
     _cleanup_(yaml_node_freep) struct yaml_node *root = NULL;
     struct validate_result vr = {0};
     struct yaml_error yerr = {0};
     struct diag_path p = {0};
-    size_t len = 0;
     int r;
 
-    r = read_config_file(path, d, &buf, &len);
-    if (r < 0)
-        return r;
+    if (is_blank(buf, len)) {
+        diag_error(d, 0, "", "the file is empty");
+        return -EINVAL;
+    }
     r = yaml_tree_parse(buf, len, &root, &yerr);
     if (r == -ENOMEM)
         return r;
@@ -195,6 +209,18 @@ int config_load(const char *path, unsigned flags, struct diag_list *d, struct co
         r = -EINVAL;
     validate_result_done(&vr);
     return r;
+}
+
+int config_load(const char *path, unsigned flags, struct diag_list *d, struct config **ret)
+{
+    _cleanup_free_ char *buf = NULL;
+    size_t len = 0;
+    int r;
+
+    r = read_config_file(path, d, &buf, &len);
+    if (r < 0)
+        return r;
+    return config_load_buffer(buf, len, flags, d, ret);
 }
 
 void config_free(struct config *c)

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "config/diag.h"
@@ -11,6 +12,14 @@
 #define CONFIG_DEFAULT_STATUS_PORT    29316
 #define CONFIG_DEFAULT_CATCH_UP       3600
 #define CONFIG_DEFAULT_NOTIFY_RATE    10
+
+/* Strings in the config are identifiers, ids, paths and URLs; none needs more than this. */
+#define CONFIG_STRING_MAX 4096
+/* Instances and plugins per file, and rooms per instance: generous, but finite. */
+#define CONFIG_MAX_INSTANCES 10000
+#define CONFIG_MAX_PLUGINS   1000
+#define CONFIG_MAX_ROOMS     1000
+#define CONFIG_MAX_PORTS     256
 
 struct config_homeserver {
     char *server_name;
@@ -27,7 +36,7 @@ struct config_status {
 struct config_notifications {
     char *room;
     char *sender;
-    uint32_t max_per_minute;
+    int64_t max_per_minute;
 };
 
 struct config_logging {
@@ -96,6 +105,10 @@ enum config_check_flags {
  * returns 0 and a config when there were no errors, -EINVAL when there were (all of them
  * in diags), or another negative errno for a failure that is not the file's fault. */
 int config_load(const char *path, unsigned flags, struct diag_list *diags, struct config **ret);
+/* The same for a config already in memory (len bytes, no NUL needed): config_load() calls it
+ * after reading the file, and so do the tests and the fuzzer. */
+int config_load_buffer(const char *buf, size_t len, unsigned flags, struct diag_list *diags,
+                       struct config **ret);
 void config_free(struct config *c);
 static inline void config_freep(struct config **c)
 {

@@ -47,6 +47,11 @@ static bool dns_name_is_valid(const char *s, size_t len)
     return label > 0;
 }
 
+bool http_host_is_valid(const char *host)
+{
+    return dns_name_is_valid(host, strlen(host));
+}
+
 bool matrix_server_name_is_valid(const char *s)
 {
     char host[256];

@@ -31,6 +31,9 @@ struct http_url {
     char host[256]; /* as written, IPv6 with its brackets */
     uint16_t port;  /* the explicit port, else 80 / 443 */
 };
+/* A host name in a URL: DNS labels of [A-Za-z0-9-] separated by dots. */
+bool http_host_is_valid(const char *host);
+
 /* Parse scheme://host[:port][/] strictly: no user info, path, query or fragment (the
  * Client-Server API lives at the root). Returns 0 or -EINVAL with a reason in why. */
 int http_url_parse(const char *url, struct http_url *ret, const char **why);

@@ -11,13 +11,6 @@
 #include "util/macro.h"
 #include "util/text.h"
 
-/* Strings in the config are identifiers, ids, paths and URLs; none needs more than this. */
-#define CONFIG_STRING_MAX 4096
-/* Instances and plugins per file, and rooms per instance: generous, but finite. */
-#define CONFIG_MAX_INSTANCES 10000
-#define CONFIG_MAX_PLUGINS   1000
-#define CONFIG_MAX_ROOMS     1000
-#define CONFIG_MAX_PORTS     256
 
 static const cyaml_strval_t level_strings[] = {
     {"DEBUG", LOG_DEBUG}, {"INFO", LOG_INFO}, {"WARN", LOG_WARNING},
@@ -44,7 +37,7 @@ static const cyaml_schema_field_t status_fields[] = {
 static const cyaml_schema_field_t notifications_fields[] = {
     STR(CYAML_FLAG_POINTER, struct config_notifications, room),
     STR(CYAML_FLAG_POINTER, struct config_notifications, sender),
-    CYAML_FIELD_UINT("max_per_minute", OPT, struct config_notifications, max_per_minute),
+    CYAML_FIELD_INT("max_per_minute", OPT, struct config_notifications, max_per_minute),
     CYAML_FIELD_END,
 };
 

@@ -145,8 +145,15 @@ static void validate_homeserver(struct validator *v)
     if (url) {
         size_t s = enter(v, "url");
         bool allow_remote = flag(hs, "allow_remote", false);
-        if (http_url_parse(url->value, &u, &why) < 0)
+        if (strchr(url->value, '@'))
+            /* Not echoed: what stands before the @ may be a password. */
+            ERR(v, url, "must not contain user information (\"user:password@\"): credentials "
+                        "belong in *_file keys");
+        else if (http_url_parse(url->value, &u, &why) < 0)
             ERR(v, url, "%s %s", TEXT_QUOTE(url->value), why);
+        else if (addr_classify(u.host) == ADDR_INVALID && !http_host_is_valid(u.host))
+            ERR(v, url, "%s: %s is not a valid host name", TEXT_QUOTE(url->value),
+                TEXT_QUOTE(u.host));
         else {
             enum addr_class c = addr_classify(u.host);
             v->hs_port = u.port;
@@ -219,7 +226,7 @@ static void check_credential(struct validator *v, const struct yaml_node *n, siz
         ERR(v, n, "credential %s: a registration token is 1..64 characters of A-Z a-z 0-9 . _ ~ -",
             TEXT_QUOTE(n->value));
     if (c.too_open)
-        WARN(v, n, "credential %s is readable by group or others; make it mode 0600 or 0400",
+        WARN(v, n, "credential %s can be read or written by group or others; make it mode 0600 or 0400",
              TEXT_QUOTE(n->value));
 }
 
@@ -303,6 +310,8 @@ static void validate_status(struct validator *v)
     } else if (!port_node && port_reserved(reserved, port)) {
         ERR(v, st, "the default status port %lld is reserved (reserved_ports): set status.port",
             port);
+    } else if (!port_node && v->hs_loopback && (unsigned)port == v->hs_port) {
+        ERR(v, st, "the default status port %lld is the homeserver's: set status.port", port);
     }
     leave(v, saved);
 }
@@ -336,11 +345,12 @@ static void validate_plugins(struct validator *v)
             continue;
         }
         s2 = enter(v, "path");
-        check_abs_path(v, path, "plugin path");
-        if (path->value[0] == '/' && manifest_read_identity(path->value, &m, why, sizeof(why)) < 0) {
+        if (!check_abs_path(v, path, "plugin path"))
+            v->unreadable_plugins++;
+        else if (manifest_read_identity(path->value, &m, why, sizeof(why)) < 0) {
             ERR(v, path, "plugin %s cannot be read: %s", TEXT_QUOTE(path->value), why);
             v->unreadable_plugins++;
-        } else if (path->value[0] == '/') {
+        } else {
             for (size_t j = 0; j < i; j++)
                 if (res->plugin_ids[j] && streq(res->plugin_ids[j], m.id))
                     ERR(v, path, "plugin id \"%s\" is declared twice (also plugins[%zu])", m.id, j);
@@ -388,11 +398,15 @@ static void validate_rooms(struct validator *v, const struct yaml_node *inst)
     const struct yaml_node *rooms = yaml_map_get(inst, "room_subscriptions");
     size_t s;
 
-    if (!rooms || rooms->kind != YAML_KIND_SEQUENCE) {
-        if (!rooms)
-            WARN(v, inst, "no room_subscriptions: this instance will not serve any room");
+    if (!rooms || yaml_scalar_is_null(rooms) ||
+        (rooms->kind == YAML_KIND_SEQUENCE && rooms->n_children == 0)) {
+        WARN(v, inst, "no room_subscriptions: this instance will not serve any room");
         return;
     }
+    /* A list past the schema's limit was reported there; checking it pairwise here would
+     * let one hostile list cost quadratic time. */
+    if (rooms->kind != YAML_KIND_SEQUENCE || rooms->n_children > CONFIG_MAX_ROOMS)
+        return;
     s = enter(v, "room_subscriptions");
     for (size_t i = 0; i < rooms->n_children; i++) {
         const struct yaml_node *r = rooms->children[i];
@@ -407,8 +421,10 @@ static void validate_rooms(struct validator *v, const struct yaml_node *inst)
             ERR(v, r, "%s is not a valid room id (!opaque:server)", TEXT_QUOTE(r->value));
         for (size_t j = 0; j < i; j++)
             if (rooms->children[j]->kind == YAML_KIND_SCALAR &&
-                streq(rooms->children[j]->value, r->value))
-                WARN(v, r, "room %s is listed twice", TEXT_QUOTE(r->value));
+                streq(rooms->children[j]->value, r->value)) {
+                WARN(v, r, "room %s is listed more than once", TEXT_QUOTE(r->value));
+                break;
+            }
         leave(v, s2);
     }
     leave(v, s);

@@ -13,6 +13,7 @@
 
 #include "util/arena.h"
 #include "util/macro.h"
+#include "util/text.h"
 
 
 /* The root node and the arena holding the whole tree: yaml_node_free() gets the root and
@@ -217,7 +218,7 @@ static int check_duplicate_keys(struct builder *b, const struct child_vec *v)
     for (size_t i = 1; i < v->n; i++)
         if (streq(v->keys[idx[i - 1]], v->keys[idx[i]])) {
             yaml_mark_t mark = {.line = v->lines[idx[i]] - 1};
-            return set_error(b, &mark, "duplicate key \"%s\"", v->keys[idx[i]]);
+            return set_error(b, &mark, "duplicate key %s", TEXT_QUOTE(v->keys[idx[i]]));
         }
     return 0;
 }
@@ -319,28 +320,34 @@ static bool tag_allowed(const yaml_char_t *tag)
 
 static int build_node(struct builder *b, yaml_event_t *ev, unsigned depth, struct yaml_node **ret)
 {
+    int r;
+
     if (depth > YAML_TREE_MAX_DEPTH) {
         set_error(b, &ev->start_mark, "nested too deeply (limit %u levels)", YAML_TREE_MAX_DEPTH);
         return -E2BIG;
     }
     switch (ev->type) {
     case YAML_ALIAS_EVENT:
-        return set_error(b, &ev->start_mark, "aliases (*%s) are not allowed in the config",
-                         (const char *)ev->data.alias.anchor);
+        return set_error(b, &ev->start_mark, "aliases are not allowed in the config (alias %s)",
+                         TEXT_QUOTE((const char *)ev->data.alias.anchor));
     case YAML_SCALAR_EVENT:
         if (!tag_allowed(ev->data.scalar.tag))
             return set_error(b, &ev->start_mark, "explicit tag %s is not allowed",
-                             (const char *)ev->data.scalar.tag);
-        return build_scalar(b, ev, ret);
+                             TEXT_QUOTE((const char *)ev->data.scalar.tag));
+        r = build_scalar(b, ev, ret);
+        /* "!!str 5" is the string "5", as a quoted scalar would be. */
+        if (r >= 0 && ev->data.scalar.tag)
+            (*ret)->quoted = true;
+        return r;
     case YAML_MAPPING_START_EVENT:
         if (!tag_allowed(ev->data.mapping_start.tag))
             return set_error(b, &ev->start_mark, "explicit tag %s is not allowed",
-                             (const char *)ev->data.mapping_start.tag);
+                             TEXT_QUOTE((const char *)ev->data.mapping_start.tag));
         return build_mapping(b, ev, depth, ret);
     case YAML_SEQUENCE_START_EVENT:
         if (!tag_allowed(ev->data.sequence_start.tag))
             return set_error(b, &ev->start_mark, "explicit tag %s is not allowed",
-                             (const char *)ev->data.sequence_start.tag);
+                             TEXT_QUOTE((const char *)ev->data.sequence_start.tag));
         return build_sequence(b, ev, depth, ret);
     default:
         return set_error(b, &ev->start_mark, "unexpected YAML event");
@@ -409,6 +416,14 @@ int yaml_tree_parse(const char *buf, size_t len, struct yaml_node **ret, struct 
     b.arena = &t->arena;
     if (!yaml_parser_initialize(&b.parser))
         return -ENOMEM;
+    /* Setting the encoding turns off libyaml's byte-order-mark detection; a BOM in a UTF-8
+     * file is legal and editors write it, so skip it here. */
+    if (len >= 3 && memcmp(buf, "\xef\xbb\xbf", 3) == 0) {
+        buf += 3;
+        len -= 3;
+        b.buf = buf;
+        b.len = len;
+    }
     yaml_parser_set_input_string(&b.parser, (const unsigned char *)buf, len);
     yaml_parser_set_encoding(&b.parser, YAML_UTF8_ENCODING);
     r = parse_document(&b, &root);
@@ -498,6 +513,10 @@ int yaml_scalar_double(const struct yaml_node *n, double *ret)
     if (!n || n->kind != YAML_KIND_SCALAR || n->quoted || n->len == 0)
         return -EINVAL;
     if (strspn(n->value, "0123456789+-.eE") != n->len)
+        return -EINVAL;
+    /* Digits alone are an integer or, with a leading zero, not a number at all ("0755"
+     * stays a string rather than turning into 755 here and 493 elsewhere). */
+    if (strspn(n->value, "0123456789+-") == n->len)
         return -EINVAL;
     errno = 0;
     v = strtod(n->value, &end);

@@ -116,7 +116,8 @@ static int read_from_directory(const char *dir, char **ret, size_t *ret_len, cha
     dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd < 0)
         return fail(negative_errno(), why, cap, "cannot open the plugin directory: %m");
-    fd = openat(dfd, "maubot.yaml", O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    /* Symlinks are followed: Nix-built plugin trees link their files into the store. */
+    fd = openat(dfd, "maubot.yaml", O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0)
         return fail(negative_errno(), why, cap, "no maubot.yaml in the plugin directory");
     if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))

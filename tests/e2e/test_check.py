@@ -118,7 +118,7 @@ def test_credential_too_open_warns(botrunner, credentials, tmp_path):
     cfg = render(FIXTURES / "valid" / "minimal.yaml", tmp_path)
     proc = run(botrunner, "check", "-c", str(cfg))
     assert proc.returncode == 0
-    assert 'secret_key_file: warning: credential "secret-key" is readable by group or others' \
+    assert 'secret_key_file: warning: credential "secret-key" can be read or written by group or others' \
         in proc.stderr
 
 
@@ -156,3 +156,29 @@ def test_plugin_archive_garbage(botrunner, credentials, tmp_path):
     proc = run(botrunner, "check", "-c", str(cfg))
     assert proc.returncode == 1
     assert "plugins[0].path: plugin" in proc.stderr and "cannot be read" in proc.stderr
+
+
+def test_fifo_does_not_hang(botrunner, credentials, tmp_path):
+    fifo = tmp_path / "config.fifo"
+    os.mkfifo(fifo)
+    proc = run(botrunner, "check", "-c", str(fifo), timeout=10)
+    assert proc.returncode == 1
+    assert "is not a regular file" in proc.stderr
+
+
+def test_room_listed_many_times_warns_once(botrunner, credentials, tmp_path):
+    cfg = render(FIXTURES / "valid" / "rooms-warnings.yaml", tmp_path)
+    proc = run(botrunner, "check", "-c", str(cfg))
+    assert proc.stderr.count("is listed more than once") == 2  # the 2nd and 3rd entries
+
+
+def test_plugin_settings_too_large(botrunner, credentials, tmp_path):
+    text = (FIXTURES / "valid" / "minimal.yaml").read_text()
+    big = ", ".join(f"k{i}: {'x' * 200}" for i in range(1500))
+    cfg = tmp_path / "big-settings.yaml"
+    cfg.write_text(render(FIXTURES / "valid" / "minimal.yaml", tmp_path).read_text()
+                   + f"    config: {{{big}}}\n")
+    proc = run(botrunner, "check", "-c", str(cfg))
+    assert proc.returncode == 1
+    assert "instances[0].config: the plugin settings are larger than 262144 bytes as JSON" \
+        in proc.stderr
