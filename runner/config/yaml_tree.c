@@ -516,8 +516,13 @@ int yaml_scalar_double(const struct yaml_node *n, double *ret)
         return -EINVAL;
     /* Digits alone are an integer or, with a leading zero, not a number at all ("0755"
      * stays a string rather than turning into 755 here and 493 elsewhere). */
-    if (strspn(n->value, "0123456789+-") == n->len)
-        return -EINVAL;
+    if (strspn(n->value, "0123456789+-") == n->len) {
+        long long i;
+        if (yaml_scalar_int64(n, &i) < 0)
+            return -EINVAL;
+        *ret = (double)i;
+        return 0;
+    }
     errno = 0;
     v = strtod(n->value, &end);
     if (*end || errno == ERANGE || !isfinite(v))
