@@ -74,7 +74,7 @@ static int read_config_file(const char *path, struct diag_list *d, char **ret, s
 
 /* libcyaml leaves absent optional keys zeroed; the contract's defaults are applied here,
  * keyed on absence in the tree (a present `false` must stay false). */
-static int apply_defaults(struct config *c, const struct yaml_node *root, struct diag_list *d)
+static int apply_defaults(struct config *c, const struct yaml_node *root)
 {
     const struct yaml_node *st = yaml_map_get(root, "status");
     const struct yaml_node *logging = yaml_map_get(root, "logging");
@@ -121,16 +121,6 @@ static int apply_defaults(struct config *c, const struct yaml_node *root, struct
             in->error_notification_level = LOG_ERR;
         if (!yaml_map_get(n, "catch_up_max_age"))
             in->catch_up_max_age = CONFIG_DEFAULT_CATCH_UP;
-        int r = yaml_to_json(yaml_map_get(n, "config"), &in->settings_json);
-        if (r == -E2BIG) {
-            char path[DIAG_PATH_MAX];
-            snprintf(path, sizeof(path), "instances[%u].config", i);
-            diag_error(d, yaml_map_key_line(n, "config"), path,
-                       "the plugin settings are larger than %u bytes as JSON", YAML_JSON_MAX);
-            return -EINVAL;
-        }
-        if (r < 0)
-            return r;
     }
     return 0;
 }
@@ -154,7 +144,9 @@ static int build_config(const char *buf, size_t len, const struct yaml_node *roo
         c->plugins[i].id = TAKE_PTR(vr->plugin_ids[i]);
         c->plugins[i].version = TAKE_PTR(vr->plugin_versions[i]);
     }
-    r = apply_defaults(c, root, d);
+    for (uint32_t i = 0; i < c->instances_count && i < vr->n_instances; i++)
+        c->instances[i].settings_json = TAKE_PTR(vr->settings_json[i]);
+    r = apply_defaults(c, root);
     if (r < 0) {
         config_free(c);
         return r;

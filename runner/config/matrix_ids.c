@@ -155,8 +155,10 @@ int http_url_parse(const char *url, struct http_url *ret, const char **why)
         return *why = "must not contain user information (credentials belong in *_file keys)",
                -EINVAL;
     hlen = (size_t)(host_end - p);
-    if (hlen == 0 || hlen >= sizeof(u.host))
+    if (hlen == 0)
         return *why = "has no host", -EINVAL;
+    if (hlen >= sizeof(u.host))
+        return *why = "has a host name longer than 255 bytes", -EINVAL;
     memcpy(u.host, p, hlen);
     u.host[hlen] = '\0';
     p = host_end;

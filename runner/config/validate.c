@@ -10,6 +10,7 @@
 #include "config/credentials.h"
 #include "config/fleet.h"
 #include "config/matrix_ids.h"
+#include "config/yaml_json.h"
 #include "plugin/manifest.h"
 #include "util/macro.h"
 #include "util/text.h"
@@ -398,8 +399,7 @@ static void validate_rooms(struct validator *v, const struct yaml_node *inst)
     const struct yaml_node *rooms = yaml_map_get(inst, "room_subscriptions");
     size_t s;
 
-    if (!rooms || yaml_scalar_is_null(rooms) ||
-        (rooms->kind == YAML_KIND_SEQUENCE && rooms->n_children == 0)) {
+    if (!rooms || (rooms->kind == YAML_KIND_SEQUENCE && rooms->n_children == 0)) {
         WARN(v, inst, "no room_subscriptions: this instance will not serve any room");
         return;
     }
@@ -484,12 +484,25 @@ static void validate_instance_fields(struct validator *v, const struct yaml_node
         leave(v, s);
     }
     check_range(v, inst, "catch_up_max_age", 0, CATCH_UP_MAX);
-    n = yaml_map_get(inst, "config");
-    if (n && n->kind != YAML_KIND_MAPPING && !yaml_scalar_is_null(n)) {
-        s = enter(v, "config");
+}
+
+/* The plugin settings become JSON text now: the conversion is where their size is known. */
+static void validate_settings(struct validator *v, const struct yaml_node *inst, size_t i)
+{
+    const struct yaml_node *n = yaml_map_get(inst, "config");
+    size_t s = enter(v, "config");
+    int r;
+
+    if (n && n->kind != YAML_KIND_MAPPING && !yaml_scalar_is_null(n))
         ERR(v, n, "expected a mapping of plugin settings");
-        leave(v, s);
+    else if (v->res->settings_json) {
+        r = yaml_to_json(n, &v->res->settings_json[i]);
+        if (r == -E2BIG)
+            ERR(v, n, "the plugin settings are larger than %u bytes as JSON", YAML_JSON_MAX);
+        else if (r < 0)
+            v->d->oom = true;
     }
+    leave(v, s);
 }
 
 static void validate_instance_id(struct validator *v, const struct yaml_node *inst)
@@ -512,6 +525,12 @@ static void validate_instances(struct validator *v)
 
     if (!list || list->kind != YAML_KIND_SEQUENCE)
         return;
+    v->res->settings_json = calloc(list->n_children + 1, sizeof(char *));
+    if (!v->res->settings_json) {
+        v->d->oom = true;
+        return;
+    }
+    v->res->n_instances = list->n_children;
     saved = enter(v, "instances");
     for (size_t i = 0; i < list->n_children; i++) {
         const struct yaml_node *inst = list->children[i];
@@ -521,6 +540,7 @@ static void validate_instances(struct validator *v)
             validate_instance_plugin(v, inst);
             validate_rooms(v, inst);
             validate_instance_fields(v, inst);
+            validate_settings(v, inst, i);
         }
         leave(v, s);
     }
@@ -583,6 +603,9 @@ void validate_result_done(struct validate_result *r)
     }
     free(r->plugin_ids);
     free(r->plugin_versions);
+    for (size_t i = 0; i < r->n_instances; i++)
+        free(r->settings_json[i]);
+    free(r->settings_json);
     *r = (struct validate_result){0};
 }
 

@@ -11,6 +11,11 @@ struct validate_result {
     char **plugin_ids;
     char **plugin_versions;
     size_t n_plugins;
+    /* Each instance's `config:` subtree as JSON text, parallel to `instances` (NULL where
+     * the instance is not a mapping); converted here so an oversized one is reported with
+     * every other problem, and handed to the loaded config. */
+    char **settings_json;
+    size_t n_instances;
 };
 
 void validate_result_done(struct validate_result *r);
