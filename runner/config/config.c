@@ -13,7 +13,7 @@
 #include "config/schema.h"
 #include "config/validate.h"
 #include "config/yaml_json.h"
-#include "config/yaml_tree.h"
+#include "util/yaml_tree.h"
 #include "util/macro.h"
 #include "util/text.h"
 

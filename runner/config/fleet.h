@@ -3,7 +3,7 @@
 #pragma once
 
 #include "config/diag.h"
-#include "config/yaml_tree.h"
+#include "util/yaml_tree.h"
 
 /* Report each instance whose string `key` equals an earlier instance's, naming the first:
  * 'instances[3].id: instance id "a" is not unique (also instances[0])'. what names the

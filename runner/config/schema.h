@@ -5,7 +5,7 @@
 #include <cyaml/cyaml.h>
 
 #include "config/diag.h"
-#include "config/yaml_tree.h"
+#include "util/yaml_tree.h"
 
 extern const cyaml_schema_value_t config_schema;
 extern const cyaml_config_t config_cyaml_config;

@@ -3,7 +3,7 @@
 #pragma once
 
 #include "config/diag.h"
-#include "config/yaml_tree.h"
+#include "util/yaml_tree.h"
 
 struct validate_result {
     /* Plugin identities read from the packages, parallel to the `plugins` list (NULL where

@@ -4,7 +4,7 @@
 
 #include <stddef.h>
 
-#include "config/yaml_tree.h"
+#include "util/yaml_tree.h"
 
 /* A plugin's settings are a handful of keys; 256 KiB is far beyond any real one. */
 #define YAML_JSON_MAX (256u * 1024u)

@@ -30,7 +30,7 @@ int archive_dl_load(const struct archive_dl **ret)
         {"archive_read_data", (void **)&table.read_data},
         {"archive_read_free", (void **)&table.read_free},
         {"archive_error_string", (void **)&table.error_string},
-        {"archive_entry_pathname", (void **)&table.entry_pathname},
+        {"archive_entry_pathname_utf8", (void **)&table.entry_pathname_utf8},
         {"archive_entry_filetype", (void **)&table.entry_filetype},
         {"archive_entry_size", (void **)&table.entry_size},
         {"archive_entry_size_is_set", (void **)&table.entry_size_is_set},

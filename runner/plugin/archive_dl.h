@@ -14,7 +14,7 @@ struct archive_dl {
     la_ssize_t (*read_data)(struct archive *, void *, size_t);
     int (*read_free)(struct archive *);
     const char *(*error_string)(struct archive *);
-    const char *(*entry_pathname)(struct archive_entry *);
+    const char *(*entry_pathname_utf8)(struct archive_entry *);
     mode_t (*entry_filetype)(struct archive_entry *);
     la_int64_t (*entry_size)(struct archive_entry *);
     int (*entry_size_is_set)(struct archive_entry *);

@@ -10,7 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "config/yaml_tree.h"
+#include "util/yaml_tree.h"
 #include "plugin/archive_dl.h"
 #include "util/macro.h"
 #include "util/text.h"
@@ -168,12 +168,17 @@ static int read_from_archive(const char *file, char **ret, size_t *ret_len, char
         _cleanup_free_ char *buf = NULL;
         la_ssize_t n;
 
+        const char *name;
+
         r = dl->read_next_header(ar.a, &e);
         if (r == ARCHIVE_EOF)
             return fail(-ENOENT, why, cap, "the package holds no maubot.yaml");
-        if (r != ARCHIVE_OK)
+        /* ARCHIVE_WARN is how libarchive says a name cannot be shown in the process's
+         * locale (we never call setlocale); the UTF-8 name below is still right. */
+        if (r != ARCHIVE_OK && r != ARCHIVE_WARN)
             return fail(-EBADMSG, why, cap, "not a valid zip archive: %s", dl->error_string(ar.a));
-        if (!streq(dl->entry_pathname(e), "maubot.yaml"))
+        name = dl->entry_pathname_utf8(e);
+        if (!name || !streq(name, "maubot.yaml"))
             continue;
         if (dl->entry_filetype(e) != AE_IFREG)
             return fail(-EBADMSG, why, cap, "maubot.yaml in the package is not a regular file");

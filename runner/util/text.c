@@ -51,7 +51,10 @@ char *text_quote(const char *s, char *buf, size_t cap)
             elen = (size_t)snprintf(esc, sizeof(esc), "\\x%02x", *p), n = 1;
         else
             memcpy(esc, p, n), elen = n;
-        if (o + elen + 5 > cap) { /* room for "...", the quote and the NUL */
+        /* The last character needs room for the closing quote and the NUL only; any
+         * other also for "..." in case what follows does not fit. */
+        size_t reserve = p[n] ? 5 : 2;
+        if (o + elen + reserve > cap) {
             memcpy(buf + o, "...", 3);
             o += 3;
             break;

@@ -1,6 +1,6 @@
 /* Builds struct yaml_node trees from libyaml events, with limits on size, node count,
  * depth and scalar length, refusing aliases, duplicate keys and multiple documents. */
-#include "config/yaml_tree.h"
+#include "util/yaml_tree.h"
 
 #include <assert.h>
 #include <errno.h>

@@ -56,7 +56,7 @@ struct yaml_node *yaml_map_get(const struct yaml_node *map, const char *key);
 unsigned yaml_map_key_line(const struct yaml_node *map, const char *key);
 
 /* Resolve a plain scalar the way YAML 1.2's core schema does, but strictly: null is "null",
- * "~" or empty; booleans are true/false (any case of those two words only, never yes/no);
+ * "~" or empty; booleans are true, True, TRUE, false, False, FALSE (never yes/no);
  * integers are decimal without leading zeros. Quoted scalars are always strings. */
 bool yaml_scalar_is_null(const struct yaml_node *n);
 int yaml_scalar_bool(const struct yaml_node *n, bool *ret);
