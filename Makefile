@@ -32,6 +32,16 @@ FUZZ_SRC   := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN   := $(FUZZ_SRC:tests/fuzz/%.c=build-fuzz/%)
 FUZZ_SECS  ?= 10
 
+# V=1 shows the full commands; by default each step prints one short line.
+V          ?= 0
+ifeq ($(V),0)
+Q          := @
+say         = @printf '  %-6s %s\n' $(1) $(2);
+else
+Q          :=
+say         =
+endif
+
 SAN_FLAGS  := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 
 .PHONY: all check deps unit unit-asan fuzz-smoke fuzz e2e demo lint format install clean bench
@@ -40,7 +50,7 @@ all: $(BUILD)/botrunner
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
+	$(call say,CC,$@)$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
 
 # A thin archive: it records each object by its path, so runner/config/schema.o and a
 # future runner/x/schema.o stay two members (a plain archive keeps one per basename).
@@ -49,11 +59,11 @@ $(BUILD)/libbotrunner.a: $(LIB_OBJ)
 	@ar rcsT $@ $^
 
 $(BUILD)/botrunner: $(BUILD)/runner/main.o $(BUILD)/libbotrunner.a
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(call say,LD,$@)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/tests/%: tests/unit/%.c $(TEST_HELP) $(BUILD)/libbotrunner.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) -Itests/unit $(CFLAGS) $(LDFLAGS) -o $@ $< $(TEST_HELP) \
+	$(call say,CCLD,$@)$(CC) $(CPPFLAGS) -Itests/unit $(CFLAGS) $(LDFLAGS) -o $@ $< $(TEST_HELP) \
 		$(BUILD)/libbotrunner.a $(LDLIBS) -lcmocka
 
 tests: $(TEST_BIN)
@@ -74,10 +84,10 @@ FUZZ_CFLAGS := -O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-
 	-fno-omit-frame-pointer
 build-fuzz/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CLANG) $(CPPFLAGS) -std=gnu11 $(WARN) -Wno-unused-command-line-argument $(PKG_CFLAGS) \
+	$(call say,CLANG,$@)$(CLANG) $(CPPFLAGS) -std=gnu11 $(WARN) -Wno-unused-command-line-argument $(PKG_CFLAGS) $(PKG_CFLAGS_DL) \
 		$(FUZZ_CFLAGS) -c $< -o $@
 build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(LIB_SRC:%.c=build-fuzz/%.o)
-	$(CLANG) $(CPPFLAGS) -std=gnu11 $(WARN) $(PKG_CFLAGS) -O1 -g \
+	$(call say,FUZZ,$@)$(CLANG) $(CPPFLAGS) -std=gnu11 $(WARN) $(PKG_CFLAGS) -O1 -g \
 		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -o $@ $^ $(LDLIBS)
 
 fuzz-smoke: $(FUZZ_BIN)
