@@ -21,7 +21,6 @@
 int store_account_put(struct store *s, const char *instance_id, const char *user_id,
                       const char *device_id, const char *access_token)
 {
-    _cleanup_(sqlite3_finalizep) sqlite3_stmt *st = NULL;
     _cleanup_free_ uint8_t *sealed = NULL;
     size_t sealed_len;
     int r;
@@ -36,18 +35,8 @@ int store_account_put(struct store *s, const char *instance_id, const char *user
     r = seal_seal(s->key, access_token, strlen(access_token), &sealed, &sealed_len);
     if (r < 0)
         return r;
-    r = store_prepare(s->db, SQL_ACCOUNT_PUT, &st);
-    if (r >= 0)
-        r = store_bind_text(st, 1, instance_id);
-    if (r >= 0)
-        r = store_bind_text(st, 2, user_id);
-    if (r >= 0)
-        r = store_bind_text(st, 3, device_id);
-    if (r >= 0)
-        r = store_bind_blob(st, 4, sealed, sealed_len);
-    if (r >= 0)
-        r = store_step_done(st);
-    return r;
+    return store_write(s->db, SQL_ACCOUNT_PUT, STORE_TEXT(instance_id), STORE_TEXT(user_id),
+                       STORE_TEXT(device_id), STORE_BLOB(sealed, sealed_len));
 }
 
 int store_account_get(struct store *s, const char *instance_id, char **ret_user_id,
@@ -56,36 +45,22 @@ int store_account_get(struct store *s, const char *instance_id, char **ret_user_
     _cleanup_(sqlite3_finalizep) sqlite3_stmt *st = NULL;
     _cleanup_free_ char *user_id = NULL, *device_id = NULL;
     _cleanup_plaintext_ char *token = NULL;
-    const void *blob;
     int r;
 
     assert(s);
-    r = store_check_line(instance_id, STORE_ID_MAX, false);
-    if (r < 0)
-        return r;
-
-    r = store_prepare(s->db,
-                      "SELECT user_id, device_id, access_token FROM accounts"
-                      "  WHERE instance_id = ?1",
-                      &st);
+    r = store_select_by_id(s->db,
+                           "SELECT user_id, device_id, access_token FROM accounts"
+                           "  WHERE instance_id = ?1",
+                           instance_id, &st);
     if (r >= 0)
-        r = store_bind_text(st, 1, instance_id);
-    if (r >= 0)
-        r = store_step_row(st);
-    if (r < 0)
-        return r;
-    if (r == 0)
-        return -ENOENT;
-
-    r = store_column_strdup(st, 0, &user_id);
+        r = store_column_strdup(st, 0, &user_id);
     if (r >= 0)
         r = store_column_strdup(st, 1, &device_id);
     if (r < 0)
         return r;
     if (sqlite3_column_type(st, 2) != SQLITE_BLOB)
         return -EBADMSG;
-    blob = sqlite3_column_blob(st, 2);
-    r = seal_open(s->key, blob, (size_t)sqlite3_column_bytes(st, 2), &token);
+    r = seal_open(s->key, sqlite3_column_blob(st, 2), (size_t)sqlite3_column_bytes(st, 2), &token);
     if (r < 0)
         return r;
 
@@ -98,10 +73,48 @@ int store_account_get(struct store *s, const char *instance_id, char **ret_user_
     return 0;
 }
 
+int store_account_password_put(struct store *s, const char *instance_id, const char *user_id,
+                               const char *password)
+{
+    _cleanup_free_ uint8_t *sealed = NULL;
+    size_t sealed_len;
+    int r;
+
+    assert(s);
+    if ((r = store_check_line(instance_id, STORE_ID_MAX, false)) < 0 ||
+        (r = store_check_line(user_id, STORE_ID_MAX, false)) < 0 ||
+        (r = store_check_line(password, STORE_TOKEN_MAX, false)) < 0)
+        return r;
+    r = seal_seal(s->key, password, strlen(password), &sealed, &sealed_len);
+    if (r < 0)
+        return r;
+    return store_write(s->db,
+                       "INSERT INTO account_passwords (instance_id, user_id, password, created_at)"
+                       "  VALUES (?1, ?2, ?3, CAST(strftime('%s', 'now') AS INTEGER))"
+                       "  ON CONFLICT (instance_id) DO UPDATE SET user_id = excluded.user_id,"
+                       "    password = excluded.password, created_at = excluded.created_at",
+                       STORE_TEXT(instance_id), STORE_TEXT(user_id), STORE_BLOB(sealed, sealed_len));
+}
+
+int store_account_password_get(struct store *s, const char *instance_id, char **ret_password)
+{
+    _cleanup_(sqlite3_finalizep) sqlite3_stmt *st = NULL;
+    int r;
+
+    assert(s);
+    r = store_select_by_id(s->db, "SELECT password FROM account_passwords WHERE instance_id = ?1",
+                           instance_id, &st);
+    if (r < 0)
+        return r;
+    if (sqlite3_column_type(st, 0) != SQLITE_BLOB)
+        return -EBADMSG;
+    return seal_open(s->key, sqlite3_column_blob(st, 0), (size_t)sqlite3_column_bytes(st, 0),
+                     ret_password);
+}
+
 int store_sync_position_set(struct store *s, const char *instance_id, const char *next_batch,
                             const char *filter_id)
 {
-    _cleanup_(sqlite3_finalizep) sqlite3_stmt *st = NULL;
     int r;
 
     assert(s);
@@ -110,22 +123,11 @@ int store_sync_position_set(struct store *s, const char *instance_id, const char
         (r = store_check_line(filter_id, STORE_TOKEN_MAX, true)) < 0)
         return r;
 
-    r = store_prepare(s->db,
-                      "UPDATE accounts SET next_batch = ?2, filter_id = ?3,"
-                      "  updated_at = CAST(strftime('%s', 'now') AS INTEGER)"
-                      "  WHERE instance_id = ?1",
-                      &st);
-    if (r >= 0)
-        r = store_bind_text(st, 1, instance_id);
-    if (r >= 0)
-        r = store_bind_text(st, 2, next_batch);
-    if (r >= 0)
-        r = store_bind_text(st, 3, filter_id);
-    if (r >= 0)
-        r = store_step_done(st);
-    if (r < 0)
-        return r;
-    return sqlite3_changes(s->db) > 0 ? 0 : -ENOENT;
+    return store_write_one(s->db,
+                           "UPDATE accounts SET next_batch = ?2, filter_id = ?3,"
+                           "  updated_at = CAST(strftime('%s', 'now') AS INTEGER)"
+                           "  WHERE instance_id = ?1",
+                           STORE_TEXT(instance_id), STORE_TEXT(next_batch), STORE_TEXT(filter_id));
 }
 
 int store_sync_position_get(struct store *s, const char *instance_id, char **ret_next_batch,
@@ -136,21 +138,11 @@ int store_sync_position_get(struct store *s, const char *instance_id, char **ret
     int r;
 
     assert(s);
-    r = store_check_line(instance_id, STORE_ID_MAX, false);
-    if (r < 0)
-        return r;
-
-    r = store_prepare(s->db, "SELECT next_batch, filter_id FROM accounts WHERE instance_id = ?1",
-                      &st);
+    r = store_select_by_id(s->db,
+                           "SELECT next_batch, filter_id FROM accounts WHERE instance_id = ?1",
+                           instance_id, &st);
     if (r >= 0)
-        r = store_bind_text(st, 1, instance_id);
-    if (r >= 0)
-        r = store_step_row(st);
-    if (r < 0)
-        return r;
-    if (r == 0)
-        return -ENOENT;
-    r = store_column_strdup(st, 0, &next_batch);
+        r = store_column_strdup(st, 0, &next_batch);
     if (r >= 0)
         r = store_column_strdup(st, 1, &filter_id);
     if (r < 0)

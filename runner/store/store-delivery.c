@@ -6,48 +6,18 @@
 
 #include "store/store-internal.h"
 
+/* count(*) always has its one row, so store_select_by_id()'s -ENOENT cannot happen here. */
 static int outbox_count(sqlite3 *db, const char *instance_id, int64_t *ret)
 {
     _cleanup_(sqlite3_finalizep) sqlite3_stmt *st = NULL;
     int r;
 
-    r = store_prepare(db, "SELECT count(*) FROM outbox WHERE instance_id = ?1", &st);
-    if (r >= 0)
-        r = store_bind_text(st, 1, instance_id);
-    if (r >= 0)
-        r = store_step_row(st);
+    r = store_select_by_id(db, "SELECT count(*) FROM outbox WHERE instance_id = ?1", instance_id,
+                           &st);
     if (r < 0)
         return r;
-    *ret = r > 0 ? sqlite3_column_int64(st, 0) : 0;
+    *ret = sqlite3_column_int64(st, 0);
     return 0;
-}
-
-static int outbox_insert(sqlite3 *db, const char *instance_id, const char *txn_id,
-                         const char *room_id, const char *event_type, const char *content_json,
-                         int64_t now)
-{
-    _cleanup_(sqlite3_finalizep) sqlite3_stmt *st = NULL;
-    int r;
-
-    r = store_prepare(db,
-                      "INSERT INTO outbox (txn_id, instance_id, room_id, event_type, content,"
-                      "  created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                      &st);
-    if (r >= 0)
-        r = store_bind_text(st, 1, txn_id);
-    if (r >= 0)
-        r = store_bind_text(st, 2, instance_id);
-    if (r >= 0)
-        r = store_bind_text(st, 3, room_id);
-    if (r >= 0)
-        r = store_bind_text(st, 4, event_type);
-    if (r >= 0)
-        r = store_bind_text(st, 5, content_json);
-    if (r >= 0)
-        r = store_bind_int64(st, 6, now);
-    if (r >= 0)
-        r = store_step_done(st);
-    return r;
 }
 
 int store_outbox_add(struct store *s, const char *instance_id, const char *txn_id,
@@ -66,39 +36,35 @@ int store_outbox_add(struct store *s, const char *instance_id, const char *txn_i
         return r;
 
     /* Count and insert under one write lock, so the cap holds. */
-    r = store_begin(s->db);
+    r = store_transaction_begin(s);
     if (r < 0)
         return r;
-    _cleanup_(store_rollbackp) sqlite3 *txn = s->db;
+    _cleanup_(store_transaction_abortp) struct store *txn = s;
     r = outbox_count(s->db, instance_id, &count);
     if (r < 0)
         return r;
     if (count >= STORE_OUTBOX_MAX)
         return -ENOBUFS;
-    r = outbox_insert(s->db, instance_id, txn_id, room_id, event_type, content_json, now);
+    r = store_write(s->db,
+                    "INSERT INTO outbox (txn_id, instance_id, room_id, event_type, content,"
+                    "  created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    STORE_TEXT(txn_id), STORE_TEXT(instance_id), STORE_TEXT(room_id),
+                    STORE_TEXT(event_type), STORE_TEXT(content_json), STORE_INT64(now));
     if (r < 0)
         return r;
-    return store_commit(TAKE_PTR(txn));
+    return store_transaction_commit(TAKE_PTR(txn));
 }
 
 /* Both statements are fixed; the caller picks one. */
 static int outbox_update(struct store *s, const char *sql, const char *txn_id)
 {
-    _cleanup_(sqlite3_finalizep) sqlite3_stmt *st = NULL;
     int r;
 
     assert(s);
     r = store_check_line(txn_id, STORE_ID_MAX, false);
     if (r < 0)
         return r;
-    r = store_prepare(s->db, sql, &st);
-    if (r >= 0)
-        r = store_bind_text(st, 1, txn_id);
-    if (r >= 0)
-        r = store_step_done(st);
-    if (r < 0)
-        return r;
-    return sqlite3_changes(s->db) > 0 ? 0 : -ENOENT;
+    return store_write_one(s->db, sql, STORE_TEXT(txn_id));
 }
 
 int store_outbox_remove(struct store *s, const char *txn_id)
@@ -205,7 +171,6 @@ int store_outbox_list(struct store *s, const char *instance_id, store_outbox_cb_
 int store_event_mark_handled(struct store *s, const char *instance_id, const char *event_id,
                              int64_t now)
 {
-    _cleanup_(sqlite3_finalizep) sqlite3_stmt *st = NULL;
     int r;
 
     assert(s);
@@ -214,19 +179,12 @@ int store_event_mark_handled(struct store *s, const char *instance_id, const cha
         return r;
 
     /* One statement, so check-and-mark is atomic even between processes: a second mark
-     * inserts nothing and changes no row. */
-    r = store_prepare(s->db,
-                      "INSERT INTO handled_events (instance_id, event_id, handled_at)"
-                      "  VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
-                      &st);
-    if (r >= 0)
-        r = store_bind_text(st, 1, instance_id);
-    if (r >= 0)
-        r = store_bind_text(st, 2, event_id);
-    if (r >= 0)
-        r = store_bind_int64(st, 3, now);
-    if (r >= 0)
-        r = store_step_done(st);
+     * inserts nothing and changes no row. (Not store_write_one(): its -ENOENT is taken, by
+     * an unknown instance.) */
+    r = store_write(s->db,
+                    "INSERT INTO handled_events (instance_id, event_id, handled_at)"
+                    "  VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
+                    STORE_TEXT(instance_id), STORE_TEXT(event_id), STORE_INT64(now));
     if (r < 0)
         return r;
     return sqlite3_changes(s->db) > 0 ? 0 : -EEXIST;
@@ -234,14 +192,7 @@ int store_event_mark_handled(struct store *s, const char *instance_id, const cha
 
 int store_event_prune(struct store *s, int64_t older_than)
 {
-    _cleanup_(sqlite3_finalizep) sqlite3_stmt *st = NULL;
-    int r;
-
     assert(s);
-    r = store_prepare(s->db, "DELETE FROM handled_events WHERE handled_at < ?1", &st);
-    if (r >= 0)
-        r = store_bind_int64(st, 1, older_than);
-    if (r >= 0)
-        r = store_step_done(st);
-    return r;
+    return store_write(s->db, "DELETE FROM handled_events WHERE handled_at < ?1",
+                       STORE_INT64(older_than));
 }

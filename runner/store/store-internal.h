@@ -1,5 +1,5 @@
 /* Shared by the store's own files only: the store handle and the small SQLite helpers
- * (error mapping, statements, bound text, transactions, input checks). */
+ * (error mapping, statements and their bound values, transactions, input checks). */
 #pragma once
 
 #include <sqlite3.h>
@@ -14,7 +14,13 @@
 struct store {
     sqlite3 *db;
     struct seal_key *key;
+    unsigned txn_depth; /* open store_transaction_begin() levels */
 };
+
+/* Cleanup for a transaction opened with store_transaction_begin():
+ * `_cleanup_(store_transaction_abortp) struct store *txn = s;` rolls back on every early
+ * return, `r = store_transaction_commit(TAKE_PTR(txn));` commits. */
+void store_transaction_abortp(struct store **txn);
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(sqlite3_stmt *, sqlite3_finalize)
 DEFINE_TRIVIAL_CLEANUP_FUNC(sqlite3 *, sqlite3_close_v2)
@@ -32,10 +38,52 @@ int store_step_done(sqlite3_stmt *st);
 /* Step once: 1 when a row is ready, 0 when there are no more, negative errno on error. */
 int store_step_row(sqlite3_stmt *st);
 
-/* Bind text (NULL binds SQL NULL) or a blob; the value must outlive the step. */
+/* Bind text (NULL binds SQL NULL) or an integer; text must outlive the step. */
 int store_bind_text(sqlite3_stmt *st, int idx, const char *value);
-int store_bind_blob(sqlite3_stmt *st, int idx, const void *value, size_t len);
 int store_bind_int64(sqlite3_stmt *st, int idx, int64_t value);
+/* One value for a statement's parameter. Build it with STORE_TEXT() (NULL binds SQL NULL),
+ * STORE_INT64() or STORE_BLOB(), so the compiler checks the value's type against its kind.
+ * Text and blobs are bound without a copy: they must outlive the step. */
+enum store_value_kind {
+    STORE_VALUE_TEXT,
+    STORE_VALUE_INT64,
+    STORE_VALUE_BLOB,
+};
+struct store_value {
+    enum store_value_kind kind;
+    union {
+        const char *text;
+        int64_t int64;
+        struct {
+            const void *data;
+            size_t len;
+        } blob;
+    };
+};
+#define STORE_TEXT(v)    ((struct store_value){.kind = STORE_VALUE_TEXT, .text = (v)})
+#define STORE_INT64(v)   ((struct store_value){.kind = STORE_VALUE_INT64, .int64 = (v)})
+#define STORE_BLOB(p, n) ((struct store_value){.kind = STORE_VALUE_BLOB, .blob = {(p), (n)}})
+/* The macros' value list as an array and its length (at least one value). */
+#define STORE_VALUES_(...)                                                                         \
+    (const struct store_value[]){__VA_ARGS__},                                                     \
+            ELEMENTSOF(((const struct store_value[]){__VA_ARGS__}))
+
+/* Run one statement that returns no rows, its values bound to ?1, ?2, ... in order:
+ * `store_write(db, "DELETE FROM t WHERE a = ?1 AND b < ?2", STORE_TEXT(a), STORE_INT64(b))`. */
+#define store_write(db, sql, ...) store_write_values((db), (sql), STORE_VALUES_(__VA_ARGS__))
+int store_write_values(sqlite3 *db, const char *sql, const struct store_value *values, size_t n);
+/* As store_write(), for a write by key that must change its row: -ENOENT when it changed
+ * none (no row has that key). */
+#define store_write_one(db, sql, ...)                                                              \
+    store_write_one_values((db), (sql), STORE_VALUES_(__VA_ARGS__))
+int store_write_one_values(sqlite3 *db, const char *sql, const struct store_value *values,
+                           size_t n);
+
+/* Check id as every id is checked (store_check_line(), STORE_ID_MAX), prepare sql, bind the
+ * id to ?1 and step to the one row it selects: -ENOENT when there is none. On success
+ * *ret is the statement, its columns ready to read. */
+int store_select_by_id(sqlite3 *db, const char *sql, const char *id, sqlite3_stmt **ret);
+
 /* Copy a text column; SQL NULL gives *ret = NULL. */
 int store_column_strdup(sqlite3_stmt *st, int col, char **ret);
 

@@ -74,6 +74,16 @@ static const char *const migrations[] = {
         "  message         TEXT NOT NULL,"
         "  context         TEXT"
         ");",
+        /* 2: a password the runner made for an account it registers, sealed like tokens,
+         * so the bot can log in again when its token is revoked. Kept apart from accounts,
+         * whose row needs a device and a token: the password is stored before registering. */
+        "CREATE TABLE account_passwords ("
+        "  instance_id TEXT PRIMARY KEY NOT NULL"
+        "                REFERENCES instances (id) ON DELETE CASCADE,"
+        "  user_id     TEXT NOT NULL,"
+        "  password    BLOB NOT NULL," /* sealed */
+        "  created_at  INTEGER NOT NULL"
+        ");",
 };
 
 int store_schema_version(void)
@@ -100,20 +110,11 @@ int store_read_version(sqlite3 *db, int *ret)
 
 static int key_check_insert(sqlite3 *db, const struct seal_key *key)
 {
-    _cleanup_(sqlite3_finalizep) sqlite3_stmt *st = NULL;
     uint8_t check[SEAL_KEY_CHECK_BYTES];
-    int r;
 
     seal_key_check(key, check);
-    r = store_prepare(db, "INSERT INTO meta (key, value) VALUES (?1, ?2)", &st);
-    if (r < 0)
-        return r;
-    r = store_bind_text(st, 1, STORE_META_KEY_CHECK);
-    if (r >= 0)
-        r = store_bind_blob(st, 2, check, sizeof(check));
-    if (r >= 0)
-        r = store_step_done(st);
-    return r;
+    return store_write(db, "INSERT INTO meta (key, value) VALUES (?1, ?2)",
+                       STORE_TEXT(STORE_META_KEY_CHECK), STORE_BLOB(check, sizeof(check)));
 }
 
 int store_key_check_verify(sqlite3 *db, const struct seal_key *key)

@@ -101,9 +101,9 @@ int store_bind_text(sqlite3_stmt *st, int idx, const char *value)
     return store_errno(sqlite3_bind_text(st, idx, value, -1, SQLITE_STATIC));
 }
 
-int store_bind_blob(sqlite3_stmt *st, int idx, const void *value, size_t len)
+static int bind_blob(sqlite3_stmt *st, int idx, const void *value, size_t len)
 {
-    /* Our blobs are sealed tokens, far below INT_MAX. */
+    /* Our blobs are sealed tokens and key checks, far below INT_MAX. */
     assert(len <= STORE_CONTENT_MAX);
     return store_errno(sqlite3_bind_blob(st, idx, value, (int)len, SQLITE_STATIC));
 }
@@ -111,6 +111,79 @@ int store_bind_blob(sqlite3_stmt *st, int idx, const void *value, size_t len)
 int store_bind_int64(sqlite3_stmt *st, int idx, int64_t value)
 {
     return store_errno(sqlite3_bind_int64(st, idx, value));
+}
+
+static int bind_value(sqlite3_stmt *st, int idx, const struct store_value *v)
+{
+    switch (v->kind) {
+    case STORE_VALUE_TEXT:
+        return store_bind_text(st, idx, v->text);
+    case STORE_VALUE_INT64:
+        return store_bind_int64(st, idx, v->int64);
+    case STORE_VALUE_BLOB:
+        return bind_blob(st, idx, v->blob.data, v->blob.len);
+    }
+    /* Only the STORE_*() macros build values. */
+    assert(false);
+    return -EINVAL;
+}
+
+/* Parameters are numbered from 1: values[0] binds ?1. */
+static int prepare_bound(sqlite3 *db, const char *sql, const struct store_value *values, size_t n,
+                         sqlite3_stmt **ret)
+{
+    _cleanup_(sqlite3_finalizep) sqlite3_stmt *st = NULL;
+    int r;
+
+    r = store_prepare(db, sql, &st);
+    for (size_t i = 0; r >= 0 && i < n; i++)
+        r = bind_value(st, (int)i + 1, &values[i]);
+    if (r < 0)
+        return r;
+    *ret = TAKE_PTR(st);
+    return 0;
+}
+
+int store_write_values(sqlite3 *db, const char *sql, const struct store_value *values, size_t n)
+{
+    _cleanup_(sqlite3_finalizep) sqlite3_stmt *st = NULL;
+    int r;
+
+    r = prepare_bound(db, sql, values, n, &st);
+    if (r < 0)
+        return r;
+    return store_step_done(st);
+}
+
+int store_write_one_values(sqlite3 *db, const char *sql, const struct store_value *values, size_t n)
+{
+    int r = store_write_values(db, sql, values, n);
+
+    if (r < 0)
+        return r;
+    /* The count of the statement just run; finalizing it does not reset the count. */
+    return sqlite3_changes(db) > 0 ? 0 : -ENOENT;
+}
+
+int store_select_by_id(sqlite3 *db, const char *sql, const char *id, sqlite3_stmt **ret)
+{
+    _cleanup_(sqlite3_finalizep) sqlite3_stmt *st = NULL;
+    int r;
+
+    r = store_check_line(id, STORE_ID_MAX, false);
+    if (r < 0)
+        return r;
+    r = store_prepare(db, sql, &st);
+    if (r >= 0)
+        r = store_bind_text(st, 1, id);
+    if (r >= 0)
+        r = store_step_row(st);
+    if (r < 0)
+        return r;
+    if (r == 0)
+        return -ENOENT;
+    *ret = TAKE_PTR(st);
+    return 0;
 }
 
 int store_column_strdup(sqlite3_stmt *st, int col, char **ret)
@@ -198,6 +271,49 @@ int store_commit(sqlite3 *db)
     if (r < 0 && !sqlite3_get_autocommit(db))
         (void)sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
     return r;
+}
+
+/* Nesting: the outermost level is BEGIN IMMEDIATE / COMMIT, inner levels are savepoints, so
+ * a function that needs its own transaction (outbox_add counts and inserts) still works
+ * inside the worker's per-event transaction. */
+int store_transaction_begin(struct store *s)
+{
+    int r = store_exec(s->db, s->txn_depth ? "SAVEPOINT nested" : "BEGIN IMMEDIATE");
+
+    if (r >= 0)
+        s->txn_depth++;
+    return r;
+}
+
+int store_transaction_commit(struct store *s)
+{
+    int r;
+
+    assert(s->txn_depth > 0);
+    if (s->txn_depth > 1) {
+        r = store_exec(s->db, "RELEASE nested");
+        if (r < 0)
+            (void)sqlite3_exec(s->db, "ROLLBACK TO nested; RELEASE nested", NULL, NULL, NULL);
+    } else
+        r = store_commit(s->db);
+    s->txn_depth--;
+    return r;
+}
+
+void store_transaction_rollback(struct store *s)
+{
+    assert(s->txn_depth > 0);
+    if (s->txn_depth > 1)
+        (void)sqlite3_exec(s->db, "ROLLBACK TO nested; RELEASE nested", NULL, NULL, NULL);
+    else if (!sqlite3_get_autocommit(s->db))
+        (void)sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    s->txn_depth--;
+}
+
+void store_transaction_abortp(struct store **txn)
+{
+    if (*txn)
+        store_transaction_rollback(*txn);
 }
 
 void store_rollbackp(sqlite3 **txn)

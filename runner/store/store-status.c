@@ -37,7 +37,6 @@ static const char *const severities[] = {"ERROR", "CRITICAL", NULL};
 int store_instance_set_state(struct store *s, const char *instance_id, const char *state,
                              const char *error, int64_t now)
 {
-    _cleanup_(sqlite3_finalizep) sqlite3_stmt *st = NULL;
     int r;
 
     assert(s);
@@ -47,18 +46,8 @@ int store_instance_set_state(struct store *s, const char *instance_id, const cha
     if (!store_name_in(state, instance_states))
         return -EINVAL;
 
-    r = store_prepare(s->db, SQL_INSTANCE_SET_STATE, &st);
-    if (r >= 0)
-        r = store_bind_text(st, 1, instance_id);
-    if (r >= 0)
-        r = store_bind_text(st, 2, state);
-    if (r >= 0)
-        r = store_bind_int64(st, 3, now);
-    if (r >= 0)
-        r = store_bind_text(st, 4, error);
-    if (r >= 0)
-        r = store_step_done(st);
-    return r;
+    return store_write(s->db, SQL_INSTANCE_SET_STATE, STORE_TEXT(instance_id), STORE_TEXT(state),
+                       STORE_INT64(now), STORE_TEXT(error));
 }
 
 int store_instance_get(struct store *s, const char *instance_id, struct store_instance *ret)
@@ -69,23 +58,13 @@ int store_instance_get(struct store *s, const char *instance_id, struct store_in
 
     assert(s);
     assert(ret);
-    r = store_check_line(instance_id, STORE_ID_MAX, false);
-    if (r < 0)
-        return r;
-
-    r = store_prepare(s->db,
-                      "SELECT state, state_since, restart_count, coalesce(last_sync_at, 0),"
-                      "  coalesce(last_message_at, 0), last_error FROM instances WHERE id = ?1",
-                      &st);
+    r = store_select_by_id(
+            s->db,
+            "SELECT state, state_since, restart_count, coalesce(last_sync_at, 0),"
+            "  coalesce(last_message_at, 0), last_error FROM instances WHERE id = ?1",
+            instance_id, &st);
     if (r >= 0)
-        r = store_bind_text(st, 1, instance_id);
-    if (r >= 0)
-        r = store_step_row(st);
-    if (r < 0)
-        return r;
-    if (r == 0)
-        return -ENOENT;
-    r = store_column_strdup(st, 0, &state);
+        r = store_column_strdup(st, 0, &state);
     if (r >= 0)
         r = store_column_strdup(st, 5, &last_error);
     if (r < 0)
@@ -116,23 +95,13 @@ void store_instance_done(struct store_instance *i)
 /* The column is chosen by the caller among two fixed statements, never built from input. */
 static int instance_touch(struct store *s, const char *sql, const char *instance_id, int64_t now)
 {
-    _cleanup_(sqlite3_finalizep) sqlite3_stmt *st = NULL;
     int r;
 
     assert(s);
     r = store_check_line(instance_id, STORE_ID_MAX, false);
     if (r < 0)
         return r;
-    r = store_prepare(s->db, sql, &st);
-    if (r >= 0)
-        r = store_bind_text(st, 1, instance_id);
-    if (r >= 0)
-        r = store_bind_int64(st, 2, now);
-    if (r >= 0)
-        r = store_step_done(st);
-    if (r < 0)
-        return r;
-    return sqlite3_changes(s->db) > 0 ? 0 : -ENOENT;
+    return store_write_one(s->db, sql, STORE_TEXT(instance_id), STORE_INT64(now));
 }
 
 int store_instance_touch_sync(struct store *s, const char *instance_id, int64_t now)
@@ -155,7 +124,6 @@ static bool is_sha256_hex(const char *value)
 int store_plugin_set_state(struct store *s, const char *id, const char *version, const char *sha256,
                            const char *state, const char *reason)
 {
-    _cleanup_(sqlite3_finalizep) sqlite3_stmt *st = NULL;
     int r;
 
     assert(s);
@@ -169,26 +137,14 @@ int store_plugin_set_state(struct store *s, const char *id, const char *version,
     if (!store_name_in(state, plugin_states))
         return -EINVAL;
 
-    r = store_prepare(s->db,
-                      "INSERT INTO plugins (id, version, sha256, state, reason, updated_at)"
-                      "  VALUES (?1, ?2, ?3, ?4, ?5, CAST(strftime('%s', 'now') AS INTEGER))"
-                      "  ON CONFLICT (id) DO UPDATE SET version = excluded.version,"
-                      "    sha256 = excluded.sha256, state = excluded.state,"
-                      "    reason = excluded.reason, updated_at = excluded.updated_at",
-                      &st);
-    if (r >= 0)
-        r = store_bind_text(st, 1, id);
-    if (r >= 0)
-        r = store_bind_text(st, 2, version);
-    if (r >= 0)
-        r = store_bind_text(st, 3, sha256);
-    if (r >= 0)
-        r = store_bind_text(st, 4, state);
-    if (r >= 0)
-        r = store_bind_text(st, 5, reason);
-    if (r >= 0)
-        r = store_step_done(st);
-    return r;
+    return store_write(s->db,
+                       "INSERT INTO plugins (id, version, sha256, state, reason, updated_at)"
+                       "  VALUES (?1, ?2, ?3, ?4, ?5, CAST(strftime('%s', 'now') AS INTEGER))"
+                       "  ON CONFLICT (id) DO UPDATE SET version = excluded.version,"
+                       "    sha256 = excluded.sha256, state = excluded.state,"
+                       "    reason = excluded.reason, updated_at = excluded.updated_at",
+                       STORE_TEXT(id), STORE_TEXT(version), STORE_TEXT(sha256), STORE_TEXT(state),
+                       STORE_TEXT(reason));
 }
 
 int store_plugin_get(struct store *s, const char *id, struct store_plugin *ret)
@@ -199,22 +155,12 @@ int store_plugin_get(struct store *s, const char *id, struct store_plugin *ret)
 
     assert(s);
     assert(ret);
-    r = store_check_line(id, STORE_ID_MAX, false);
+    r = store_select_by_id(s->db,
+                           "SELECT version, sha256, state, reason, updated_at FROM plugins"
+                           "  WHERE id = ?1",
+                           id, &st);
     if (r < 0)
         return r;
-
-    r = store_prepare(s->db,
-                      "SELECT version, sha256, state, reason, updated_at FROM plugins"
-                      "  WHERE id = ?1",
-                      &st);
-    if (r >= 0)
-        r = store_bind_text(st, 1, id);
-    if (r >= 0)
-        r = store_step_row(st);
-    if (r < 0)
-        return r;
-    if (r == 0)
-        return -ENOENT;
     if ((r = store_column_strdup(st, 0, &version)) < 0 ||
         (r = store_column_strdup(st, 1, &sha256)) < 0 ||
         (r = store_column_strdup(st, 2, &state)) < 0 ||
@@ -244,48 +190,6 @@ void store_plugin_done(struct store_plugin *p)
     *p = (struct store_plugin){0};
 }
 
-static int notification_insert(sqlite3 *db, int64_t timestamp, const char *source_instance,
-                               const char *severity, const char *message, const char *context_json)
-{
-    _cleanup_(sqlite3_finalizep) sqlite3_stmt *st = NULL;
-    int r;
-
-    r = store_prepare(db,
-                      "INSERT INTO notifications (timestamp, source_instance, severity, message,"
-                      "  context) VALUES (?1, ?2, ?3, ?4, ?5)",
-                      &st);
-    if (r >= 0)
-        r = store_bind_int64(st, 1, timestamp);
-    if (r >= 0)
-        r = store_bind_text(st, 2, source_instance);
-    if (r >= 0)
-        r = store_bind_text(st, 3, severity);
-    if (r >= 0)
-        r = store_bind_text(st, 4, message);
-    if (r >= 0)
-        r = store_bind_text(st, 5, context_json);
-    if (r >= 0)
-        r = store_step_done(st);
-    return r;
-}
-
-/* Ids only grow (the newest row has the largest), so "the oldest" is "the smallest ids". */
-static int notification_trim(sqlite3 *db)
-{
-    _cleanup_(sqlite3_finalizep) sqlite3_stmt *st = NULL;
-    int r;
-
-    r = store_prepare(db,
-                      "DELETE FROM notifications WHERE id <= (SELECT id FROM notifications"
-                      "  ORDER BY id DESC LIMIT 1 OFFSET ?1)",
-                      &st);
-    if (r >= 0)
-        r = store_bind_int64(st, 1, STORE_NOTIFICATIONS_MAX);
-    if (r >= 0)
-        r = store_step_done(st);
-    return r;
-}
-
 int store_notification_add(struct store *s, int64_t timestamp, const char *source_instance,
                            const char *severity, const char *message, const char *context_json)
 {
@@ -299,17 +203,25 @@ int store_notification_add(struct store *s, int64_t timestamp, const char *sourc
     if (!store_name_in(severity, severities))
         return -EINVAL;
 
-    r = store_begin(s->db);
+    r = store_transaction_begin(s);
     if (r < 0)
         return r;
-    _cleanup_(store_rollbackp) sqlite3 *txn = s->db;
-    r = notification_insert(s->db, timestamp, source_instance, severity, message, context_json);
+    _cleanup_(store_transaction_abortp) struct store *txn = s;
+    r = store_write(s->db,
+                    "INSERT INTO notifications (timestamp, source_instance, severity, message,"
+                    "  context) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    STORE_INT64(timestamp), STORE_TEXT(source_instance), STORE_TEXT(severity),
+                    STORE_TEXT(message), STORE_TEXT(context_json));
     if (r < 0)
         return r;
-    r = notification_trim(s->db);
+    /* Ids only grow (the newest row has the largest), so "the oldest" is "the smallest ids". */
+    r = store_write(s->db,
+                    "DELETE FROM notifications WHERE id <= (SELECT id FROM notifications"
+                    "  ORDER BY id DESC LIMIT 1 OFFSET ?1)",
+                    STORE_INT64(STORE_NOTIFICATIONS_MAX));
     if (r < 0)
         return r;
-    return store_commit(TAKE_PTR(txn));
+    return store_transaction_commit(TAKE_PTR(txn));
 }
 
 /* One row, copied out so that no statement is open while the callback runs. */

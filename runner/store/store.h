@@ -68,6 +68,19 @@ int store_account_put(struct store *s, const char *instance_id, const char *user
 int store_account_get(struct store *s, const char *instance_id, char **ret_user_id,
                       char **ret_device_id, char **ret_access_token);
 
+/* A password the runner made for the account (see the account_passwords table), sealed like
+ * the token; free what get returns with seal_plaintext_free(). -ENOENT when none. */
+int store_account_password_put(struct store *s, const char *instance_id, const char *user_id,
+                               const char *password);
+int store_account_password_get(struct store *s, const char *instance_id, char **ret_password);
+
+/* Transactions, nestable (inner levels are savepoints): everything written between begin
+ * and commit lands together or not at all. The worker wraps "mark this event handled" and
+ * "queue its replies" in one, so a crash can neither lose a reply nor send it twice. */
+int store_transaction_begin(struct store *s);
+int store_transaction_commit(struct store *s);
+void store_transaction_rollback(struct store *s);
+
 /* Sync position of an instance's account; NULL values clear it (and come back as NULL).
  * -ENOENT when the instance has no account. */
 int store_sync_position_set(struct store *s, const char *instance_id, const char *next_batch,

@@ -23,6 +23,20 @@ static struct seal_key *key_from(const char *secret)
     return key;
 }
 
+/* Sealed under sealer, plaintext must fail to open under opener with error, handing out
+ * nothing. */
+static void assert_open_refused(const struct seal_key *sealer, const struct seal_key *opener,
+                                const char *plaintext, size_t len, int error)
+{
+    _cleanup_free_ uint8_t *sealed = NULL;
+    char *plain = NULL;
+    size_t sealed_len;
+
+    assert_int_equal(seal_seal(sealer, plaintext, len, &sealed, &sealed_len), 0);
+    assert_int_equal(seal_open(opener, sealed, sealed_len, &plain), error);
+    assert_null(plain);
+}
+
 static void test_key_length_bounds(void **state)
 {
     char big[SEAL_SECRET_MAX + 1];
@@ -90,14 +104,9 @@ static void test_other_key_rejected(void **state)
 {
     _cleanup_(seal_key_freep) struct seal_key *a = key_from(secret_a);
     _cleanup_(seal_key_freep) struct seal_key *b = key_from(secret_b);
-    _cleanup_free_ uint8_t *sealed = NULL;
-    char *plain = NULL;
-    size_t len;
 
     (void)state;
-    assert_int_equal(seal_seal(a, "token", 5, &sealed, &len), 0);
-    assert_int_equal(seal_open(b, sealed, len, &plain), -EKEYREJECTED);
-    assert_null(plain);
+    assert_open_refused(a, b, "token", 5, -EKEYREJECTED);
 }
 
 static void test_altered_blob_rejected(void **state)
@@ -141,14 +150,9 @@ static void test_short_and_huge_blobs(void **state)
 static void test_embedded_nul_refused(void **state)
 {
     _cleanup_(seal_key_freep) struct seal_key *key = key_from(secret_a);
-    _cleanup_free_ uint8_t *sealed = NULL;
-    char *plain = NULL;
-    size_t len;
 
     (void)state;
-    assert_int_equal(seal_seal(key, "ab\0cd", 5, &sealed, &len), 0);
-    assert_int_equal(seal_open(key, sealed, len, &plain), -EBADMSG);
-    assert_null(plain);
+    assert_open_refused(key, key, "ab\0cd", 5, -EBADMSG);
 }
 
 static void test_key_check(void **state)

@@ -165,6 +165,17 @@ static void snapshot_assert_same(const char *path, struct snapshot *before)
     free(before->bytes);
 }
 
+/* Opening with key must fail with error and leave the file at path as it was. */
+static void assert_open_refused_unchanged(const struct fixture *f, const char *path,
+                                          const char *key, int error)
+{
+    struct snapshot before;
+
+    snapshot_take(path, &before);
+    assert_int_equal(open_with(f, key), error);
+    snapshot_assert_same(path, &before);
+}
+
 /* Run fixed SQL on the database behind the store's back, as an attacker or a newer binary
  * would. */
 static void raw_exec(const char *db_path, const char *sql)
@@ -200,6 +211,21 @@ static void rollback_journal_mode(const struct fixture *f)
     assert_int_equal(raw_int(f->db, "SELECT count(*) FROM pragma_journal_mode"
                                     "  WHERE journal_mode = 'delete'"),
                      1);
+}
+
+/* A store with one instance and enough handled events for the file to span many pages,
+ * closed again. */
+static void make_db_with_events(const struct fixture *f, const char *key)
+{
+    struct store *s = open_ok(f, key);
+    char event[64];
+
+    assert_int_equal(store_instance_set_state(s, "bot-1", "running", NULL, 1), 0);
+    for (int i = 0; i < 2000; i++) {
+        (void)snprintf(event, sizeof(event), "$event-%04d:clarun.xyz", i);
+        assert_int_equal(store_event_mark_handled(s, "bot-1", event, i), 0);
+    }
+    store_close(s);
 }
 
 /* A store with one instance and its account, closed again. */
@@ -269,12 +295,13 @@ static void test_migration_sets_version_and_wal(void **state)
     struct fixture *f = *state;
 
     store_close(open_ok(f, KEY_A));
-    assert_int_equal(store_schema_version(), 1);
+    assert_int_equal(store_schema_version(), 2);
     assert_int_equal(raw_int(f->db, "PRAGMA user_version"), store_schema_version());
     assert_int_equal(raw_int(f->db, "SELECT count(*) FROM sqlite_master WHERE type = 'table'"
                                     "  AND name IN ('meta', 'accounts', 'instances', 'plugins',"
-                                    "  'outbox', 'handled_events', 'notifications')"),
-                     7);
+                                    "  'outbox', 'handled_events', 'notifications',"
+                                    "  'account_passwords')"),
+                     8);
     /* WAL mode is persistent: it is recorded in the file header (bytes 18-19 = 2). */
     assert_int_equal(raw_int(f->db, "SELECT count(*) FROM pragma_journal_mode"
                                     "  WHERE journal_mode = 'wal'"),
@@ -362,15 +389,12 @@ static void test_symlinked_db_refused(void **state)
 {
     struct fixture *f = *state;
     char target[PATH_MAX + 8];
-    struct snapshot before;
 
     path_join(target, sizeof(target), f->base, "elsewhere");
     write_file(target, "precious", 8, 0600);
     assert_int_equal(mkdir(f->dir, 0700), 0);
     assert_int_equal(symlink(target, f->db), 0);
-    snapshot_take(target, &before);
-    assert_int_equal(open_with(f, KEY_A), -EPERM);
-    snapshot_assert_same(target, &before);
+    assert_open_refused_unchanged(f, target, KEY_A, -EPERM);
 }
 
 static void test_wider_db_mode_tightened(void **state)
@@ -404,68 +428,42 @@ static void test_garbage_refused_unchanged(void **state)
 {
     struct fixture *f = *state;
     static uint8_t garbage[8192];
-    struct snapshot before;
     struct captured c = {{0}};
 
     for (size_t i = 0; i < sizeof(garbage); i++)
         garbage[i] = (uint8_t)(i * 131 + 7);
     assert_int_equal(mkdir(f->dir, 0700), 0);
     write_file(f->db, garbage, sizeof(garbage), 0600);
-    snapshot_take(f->db, &before);
     log_set_observer(capture, &c);
-    assert_int_equal(open_with(f, KEY_A), -EBADMSG);
+    assert_open_refused_unchanged(f, f->db, KEY_A, -EBADMSG);
     log_set_observer(NULL, NULL);
-    snapshot_assert_same(f->db, &before);
     assert_non_null(strstr(c.text, "refusing"));
 
     /* Short text is not a database either. */
     write_file(f->db, "not a database\n", 15, 0600);
-    snapshot_take(f->db, &before);
-    assert_int_equal(open_with(f, KEY_A), -EBADMSG);
-    snapshot_assert_same(f->db, &before);
+    assert_open_refused_unchanged(f, f->db, KEY_A, -EBADMSG);
 }
 
 static void test_truncated_refused_unchanged(void **state)
 {
     struct fixture *f = *state;
-    struct snapshot before;
-    char event[64];
-    struct store *s;
     struct stat st;
 
-    /* Enough rows for the database to span many pages. */
-    s = open_ok(f, KEY_A);
-    assert_int_equal(store_instance_set_state(s, "bot-1", "running", NULL, 1), 0);
-    for (int i = 0; i < 2000; i++) {
-        (void)snprintf(event, sizeof(event), "$event-%04d:clarun.xyz", i);
-        assert_int_equal(store_event_mark_handled(s, "bot-1", event, i), 0);
-    }
-    store_close(s);
+    make_db_with_events(f, KEY_A);
     assert_int_equal(stat(f->db, &st), 0);
     assert_true(st.st_size >= 16 * 4096);
 
     assert_int_equal(truncate(f->db, st.st_size / 2), 0);
-    snapshot_take(f->db, &before);
-    assert_int_equal(open_with(f, KEY_A), -EBADMSG);
-    snapshot_assert_same(f->db, &before);
+    assert_open_refused_unchanged(f, f->db, KEY_A, -EBADMSG);
 }
 
 static void test_damaged_page_refused_unchanged(void **state)
 {
     struct fixture *f = *state;
     static uint8_t noise[4096];
-    struct snapshot before;
-    char event[64];
-    struct store *s;
     int fd;
 
-    s = open_ok(f, KEY_A);
-    assert_int_equal(store_instance_set_state(s, "bot-1", "running", NULL, 1), 0);
-    for (int i = 0; i < 2000; i++) {
-        (void)snprintf(event, sizeof(event), "$event-%04d:clarun.xyz", i);
-        assert_int_equal(store_event_mark_handled(s, "bot-1", event, i), 0);
-    }
-    store_close(s);
+    make_db_with_events(f, KEY_A);
 
     /* Overwrite a page in the middle with noise, keeping the size. */
     memset(noise, 0xA5, sizeof(noise));
@@ -474,34 +472,26 @@ static void test_damaged_page_refused_unchanged(void **state)
     assert_int_equal(pwrite(fd, noise, sizeof(noise), 8 * 4096), (ssize_t)sizeof(noise));
     assert_int_equal(close(fd), 0);
 
-    snapshot_take(f->db, &before);
-    assert_int_equal(open_with(f, KEY_A), -EBADMSG);
-    snapshot_assert_same(f->db, &before);
+    assert_open_refused_unchanged(f, f->db, KEY_A, -EBADMSG);
 }
 
 static void test_newer_schema_refused_unchanged(void **state)
 {
     struct fixture *f = *state;
-    struct snapshot before;
 
     make_db_with_account(f, KEY_A);
     raw_exec(f->db, "PRAGMA user_version = 999");
     rollback_journal_mode(f);
-    snapshot_take(f->db, &before);
-    assert_int_equal(open_with(f, KEY_A), -EPROTONOSUPPORT);
-    snapshot_assert_same(f->db, &before);
+    assert_open_refused_unchanged(f, f->db, KEY_A, -EPROTONOSUPPORT);
 }
 
 static void test_wrong_key_refused_unchanged(void **state)
 {
     struct fixture *f = *state;
-    struct snapshot before;
 
     make_db_with_account(f, KEY_A);
     rollback_journal_mode(f);
-    snapshot_take(f->db, &before);
-    assert_int_equal(open_with(f, KEY_B), -EKEYREJECTED);
-    snapshot_assert_same(f->db, &before);
+    assert_open_refused_unchanged(f, f->db, KEY_B, -EKEYREJECTED);
     /* The right key still opens it. */
     assert_int_equal(open_with(f, KEY_A), 0);
 }
@@ -509,15 +499,12 @@ static void test_wrong_key_refused_unchanged(void **state)
 static void test_missing_key_check_refused_unchanged(void **state)
 {
     struct fixture *f = *state;
-    struct snapshot before;
 
     make_db_with_account(f, KEY_A);
     /* Without the key check, any key would be taken: that must not happen silently. */
     raw_exec(f->db, "DELETE FROM meta");
     rollback_journal_mode(f);
-    snapshot_take(f->db, &before);
-    assert_int_equal(open_with(f, KEY_B), -EBADMSG);
-    snapshot_assert_same(f->db, &before);
+    assert_open_refused_unchanged(f, f->db, KEY_B, -EBADMSG);
 }
 
 static void test_two_handles_share_state(void **state)
@@ -1051,6 +1038,80 @@ static void test_notifications(void **state)
     store_close(s);
 }
 
+/* A database left at version 1 by an older botrunner is migrated to the current version,
+ * keeping its data. */
+static void test_migration_from_version_1(void **state)
+{
+    struct fixture *f = *state;
+    struct store *s = open_ok(f, KEY_A);
+    char *user = NULL;
+
+    assert_int_equal(store_instance_set_state(s, "bot-1", "created", NULL, 1), 0);
+    assert_int_equal(store_account_put(s, "bot-1", USER, "DEVICE1", TOKEN), 0);
+    store_close(s);
+    raw_exec(f->db, "DROP TABLE account_passwords; PRAGMA user_version = 1");
+    s = open_ok(f, KEY_A);
+    assert_int_equal(raw_int(f->db, "PRAGMA user_version"), store_schema_version());
+    assert_int_equal(store_account_get(s, "bot-1", &user, NULL, NULL), 0);
+    assert_string_equal(user, USER);
+    free(user);
+    assert_int_equal(store_account_password_put(s, "bot-1", USER, "generated-pw"), 0);
+    store_close(s);
+}
+
+static void test_account_password(void **state)
+{
+    struct fixture *f = *state;
+    struct store *s = open_ok(f, KEY_A);
+    char *pw = NULL;
+
+    assert_int_equal(store_account_password_get(s, "bot-1", &pw), -ENOENT);
+    /* The instance must exist (the worker records its state first). */
+    assert_int_equal(store_account_password_put(s, "bot-1", USER, "pw-1"), -ENOENT);
+    assert_int_equal(store_instance_set_state(s, "bot-1", "created", NULL, 1), 0);
+    assert_int_equal(store_account_password_put(s, "bot-1", USER, "pw-1"), 0);
+    assert_int_equal(store_account_password_put(s, "bot-1", USER, "hunter2-but-longer"), 0);
+    assert_int_equal(store_account_password_get(s, "bot-1", &pw), 0);
+    assert_string_equal(pw, "hunter2-but-longer");
+    seal_plaintext_free(pw);
+    assert_int_equal(store_account_password_put(s, "bot-1", USER, "two\nlines"), -EINVAL);
+    store_close(s);
+    /* Sealed at rest, like the token. */
+    assert_false(file_contains(f->db, "hunter2-but-longer"));
+}
+
+/* One transaction around "mark handled" and "queue the reply": both land or neither. */
+static void test_transactions_nest_and_roll_back(void **state)
+{
+    struct fixture *f = *state;
+    struct store *s = open_ok(f, KEY_A);
+    struct listing c = {.s = s};
+
+    assert_int_equal(store_instance_set_state(s, "bot-1", "created", NULL, 1), 0);
+    assert_int_equal(store_transaction_begin(s), 0);
+    assert_int_equal(store_event_mark_handled(s, "bot-1", "$e1", 10), 0);
+    /* outbox_add opens its own (now nested) transaction. */
+    outbox_add(s, "bot-1", "txn-1", 10);
+    store_transaction_rollback(s);
+    assert_int_equal(store_event_mark_handled(s, "bot-1", "$e1", 11), 0);
+    assert_int_equal(store_outbox_list(s, "bot-1", collect_outbox, &c), 0);
+    assert_int_equal(c.n, 0);
+
+    assert_int_equal(store_transaction_begin(s), 0);
+    assert_int_equal(store_event_mark_handled(s, "bot-1", "$e2", 12), 0);
+    outbox_add(s, "bot-1", "txn-2", 12);
+    assert_int_equal(store_transaction_commit(s), 0);
+    store_close(s);
+
+    s = open_ok(f, KEY_A);
+    c = (struct listing){.s = s};
+    assert_int_equal(store_event_mark_handled(s, "bot-1", "$e2", 13), -EEXIST);
+    assert_int_equal(store_outbox_list(s, "bot-1", collect_outbox, &c), 0);
+    assert_int_equal(c.n, 1);
+    assert_string_equal(c.txn_ids[0], "txn-2");
+    store_close(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1085,6 +1146,9 @@ int main(void)
             T(test_event_dedup_survives_crash),
             T(test_stale_wal_not_replayed),
             T(test_notifications),
+        T(test_migration_from_version_1),
+        T(test_account_password),
+        T(test_transactions_nest_and_roll_back),
 #undef T
     };
 
