@@ -44,9 +44,10 @@ endif
 
 SAN_FLAGS  := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 
-.PHONY: all check deps unit unit-asan fuzz-smoke fuzz e2e demo lint format install clean bench
+.PHONY: all check deps unit unit-asan fuzz-smoke fuzz e2e demo lint format install clean bench \
+	plugins
 
-all: $(BUILD)/botrunner
+all: $(BUILD)/botrunner plugins
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -68,9 +69,28 @@ $(BUILD)/tests/%: tests/unit/%.c $(TEST_HELP) $(BUILD)/libbotrunner.a
 
 tests: $(TEST_BIN)
 
+# Plugins, built as a plugin author builds one: plugin.h alone on the include path, every
+# symbol hidden but the descriptor. $(BUILD)/plugins/<name>/ is then a plugin directory
+# (the .so beside a copy of maubot.yaml) that the runner and the tests load.
+PLUGIN_FLAGS := -Irunner/include -shared -fPIC -fvisibility=hidden
+plugins: $(BUILD)/plugins/echo/echo.so $(BUILD)/plugins/echo/maubot.yaml
+$(BUILD)/plugins/%.so: plugins/%.c runner/include/botrunner/plugin.h
+	@mkdir -p $(dir $@)
+	$(call say,CCLD,$@)$(CC) $(PLUGIN_FLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $<
+$(BUILD)/plugins/%/maubot.yaml: plugins/%/maubot.yaml
+	@mkdir -p $(dir $@)
+	@cp $< $@
+
+# Broken plugins for test_plugin_host (each descriptor wrong in one way), built the same way.
+TEST_PLUGINS := $(patsubst tests/unit/plugins/%.c,$(BUILD)/tests/plugins/%.so,\
+	$(wildcard tests/unit/plugins/*.c))
+$(BUILD)/tests/plugins/%.so: tests/unit/plugins/%.c runner/include/botrunner/plugin.h
+	@mkdir -p $(dir $@)
+	$(call say,CCLD,$@)$(CC) $(PLUGIN_FLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $<
+
 # Every unit test binary runs from the repository root (fixtures are found by relative
 # path); cmocka prints its own closing line per binary, tools/run-unit sums them up.
-unit: $(BUILD)/botrunner $(TEST_BIN)
+unit: $(BUILD)/botrunner plugins $(TEST_PLUGINS) $(TEST_BIN)
 	@tools/run-unit $(BUILD) $(TEST_BIN)
 
 unit-asan:

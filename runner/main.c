@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli/check.h"
+#include "cli/worker.h"
 #include "util/macro.h"
 
 #define EXIT_USAGE 2
@@ -13,6 +14,7 @@
 static void usage(FILE *f)
 {
     fputs("usage: botrunner check -c FILE [--no-credentials]   validate a config\n"
+          "       botrunner worker --instance ID -c FILE      run one instance in the foreground\n"
           "       botrunner --version\n"
           "\n"
           "check exits 0 when the file is valid, 1 when it is not (every problem listed),\n"
@@ -36,6 +38,8 @@ int main(int argc, char **argv)
     }
     if (streq(argv[1], "check"))
         return cli_check(argc - 1, argv + 1);
+    if (streq(argv[1], "worker"))
+        return cli_worker(argc - 1, argv + 1);
     fprintf(stderr, "botrunner: unknown command \"%s\"\n", argv[1]);
     usage(stderr);
     return EXIT_USAGE;

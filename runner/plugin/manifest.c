@@ -1,5 +1,6 @@
 /* Reads maubot.yaml out of a plugin package (a zip, via libarchive, bounded in entries and
- * bytes) or a plugin directory, and validates the id and version it declares. */
+ * bytes) or a plugin directory, and validates what it declares: the identity alone for the
+ * config validator, or every field for the plugin host. */
 #include "plugin/manifest.h"
 
 #include <errno.h>
@@ -10,13 +11,14 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "util/yaml_tree.h"
+#include "config/yaml_json.h"
 #include "plugin/archive_dl.h"
 #include "util/macro.h"
 #include "util/text.h"
+#include "util/utf8.h"
+#include "util/yaml_tree.h"
 
 #define MANIFEST_ID_MAX 64
-
 
 _printf_(4, 5) static int fail(int r, char *why, size_t cap, const char *fmt, ...)
 {
@@ -61,8 +63,7 @@ static const char *numeric(const char *s)
  * strict (pre-release), any when not (build metadata). */
 static bool identifiers(const char *s, bool strict)
 {
-    static const char alnum[] =
-            "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz-";
+    static const char alnum[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz-";
 
     for (;;) {
         size_t n = strspn(s, alnum);
@@ -183,7 +184,8 @@ static int read_from_archive(const char *file, char **ret, size_t *ret_len, char
         if (dl->entry_filetype(e) != AE_IFREG)
             return fail(-EBADMSG, why, cap, "maubot.yaml in the package is not a regular file");
         if (dl->entry_size_is_set(e) && dl->entry_size(e) > (la_int64_t)MANIFEST_MAX_BYTES)
-            return fail(-E2BIG, why, cap, "maubot.yaml is larger than %u bytes", MANIFEST_MAX_BYTES);
+            return fail(-E2BIG, why, cap, "maubot.yaml is larger than %u bytes",
+                        MANIFEST_MAX_BYTES);
         buf = malloc(MANIFEST_MAX_BYTES + 1);
         if (!buf)
             return -ENOMEM;
@@ -192,7 +194,8 @@ static int read_from_archive(const char *file, char **ret, size_t *ret_len, char
         if (n < 0)
             return fail(-EBADMSG, why, cap, "cannot read maubot.yaml: %s", dl->error_string(ar.a));
         if ((size_t)n > MANIFEST_MAX_BYTES)
-            return fail(-E2BIG, why, cap, "maubot.yaml is larger than %u bytes", MANIFEST_MAX_BYTES);
+            return fail(-E2BIG, why, cap, "maubot.yaml is larger than %u bytes",
+                        MANIFEST_MAX_BYTES);
         *ret_len = (size_t)n;
         *ret = TAKE_PTR(buf);
         return 0;
@@ -200,22 +203,11 @@ static int read_from_archive(const char *file, char **ret, size_t *ret_len, char
     return fail(-E2BIG, why, cap, "more than %u entries before maubot.yaml", MANIFEST_MAX_ENTRIES);
 }
 
-static int scalar_field(const struct yaml_node *root, const char *key, char **ret, char *why,
-                        size_t cap)
-{
-    const struct yaml_node *n = yaml_map_get(root, key);
-
-    if (!n || n->kind != YAML_KIND_SCALAR || yaml_scalar_is_null(n))
-        return fail(-EBADMSG, why, cap, "maubot.yaml has no %s", key);
-    *ret = strdup(n->value);
-    return *ret ? 0 : -ENOMEM;
-}
-
-int manifest_read_identity(const char *path, struct manifest_identity *ret, char *why, size_t cap)
+/* Read maubot.yaml out of path (a package or a directory) and parse it into a mapping. */
+static int load_root(const char *path, struct yaml_node **ret, char *why, size_t cap)
 {
     _cleanup_free_ char *text = NULL;
     _cleanup_(yaml_node_freep) struct yaml_node *root = NULL;
-    struct manifest_identity m = {0};
     struct yaml_error yerr = {0};
     struct stat st;
     size_t len = 0;
@@ -236,19 +228,264 @@ int manifest_read_identity(const char *path, struct manifest_identity *ret, char
         return fail(r, why, cap, "maubot.yaml line %u: %s", yerr.line, yerr.message);
     if (root->kind != YAML_KIND_MAPPING)
         return fail(-EBADMSG, why, cap, "maubot.yaml is not a mapping");
-    r = scalar_field(root, "id", &m.id, why, cap);
-    if (r >= 0)
-        r = scalar_field(root, "version", &m.version, why, cap);
-    if (r >= 0 && !manifest_id_is_valid(m.id))
-        r = fail(-EBADMSG, why, cap, "maubot.yaml: id %s is not [a-z][a-z0-9._-]+",
-                 TEXT_QUOTE(m.id));
-    if (r >= 0 && !manifest_version_is_valid(m.version))
-        r = fail(-EBADMSG, why, cap, "maubot.yaml: version %s is not a semantic version",
-                 TEXT_QUOTE(m.version));
-    if (r < 0) {
-        manifest_identity_done(&m);
+    *ret = TAKE_PTR(root);
+    return 0;
+}
+
+static int scalar_field(const struct yaml_node *root, const char *key, char **ret, char *why,
+                        size_t cap)
+{
+    const struct yaml_node *n = yaml_map_get(root, key);
+
+    if (!n || n->kind != YAML_KIND_SCALAR || yaml_scalar_is_null(n))
+        return fail(-EBADMSG, why, cap, "maubot.yaml has no %s", key);
+    *ret = strdup(n->value);
+    return *ret ? 0 : -ENOMEM;
+}
+
+/* id and version, present and well-formed. */
+static int identity_fields(const struct yaml_node *root, char **ret_id, char **ret_version,
+                           char *why, size_t cap)
+{
+    _cleanup_free_ char *id = NULL, *version = NULL;
+    int r;
+
+    r = scalar_field(root, "id", &id, why, cap);
+    if (r < 0)
         return r;
-    }
+    r = scalar_field(root, "version", &version, why, cap);
+    if (r < 0)
+        return r;
+    if (!manifest_id_is_valid(id))
+        return fail(-EBADMSG, why, cap, "maubot.yaml: id %s is not [a-z][a-z0-9._-]+",
+                    TEXT_QUOTE(id));
+    if (!manifest_version_is_valid(version))
+        return fail(-EBADMSG, why, cap, "maubot.yaml: version %s is not a semantic version",
+                    TEXT_QUOTE(version));
+    *ret_id = TAKE_PTR(id);
+    *ret_version = TAKE_PTR(version);
+    return 0;
+}
+
+int manifest_read_identity(const char *path, struct manifest_identity *ret, char *why, size_t cap)
+{
+    _cleanup_(yaml_node_freep) struct yaml_node *root = NULL;
+    struct manifest_identity m = {0};
+    int r;
+
+    r = load_root(path, &root, why, cap);
+    if (r < 0)
+        return r;
+    r = identity_fields(root, &m.id, &m.version, why, cap);
+    if (r < 0)
+        return r;
     *ret = m;
+    return 0;
+}
+
+/* ---- The full manifest ------------------------------------------------------------------ */
+
+static void strv_free(char **v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
+void manifest_done(struct manifest *m)
+{
+    free(m->id);
+    free(m->version);
+    free(m->license);
+    strv_free(m->modules, m->n_modules);
+    free(m->main_class);
+    free(m->config_schema_json);
+    strv_free(m->dependencies, m->n_dependencies);
+    *m = (struct manifest){0};
+}
+
+bool manifest_module_name_is_valid(const char *name)
+{
+    static const char allowed[] = CHARS_LOWER_DIGITS "ABCDEFGHIJKLMNOPQRSTUVWXYZ._+-";
+    size_t len = name ? strlen(name) : 0;
+
+    return len >= 1 && len <= MANIFEST_MODULE_NAME_MAX && name[0] != '.' && name[0] != '-' &&
+           !strstr(name, "..") && text_only_chars(name, allowed);
+}
+
+static bool is_c_identifier(const char *s)
+{
+    static const char first[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_";
+    size_t len = s ? strlen(s) : 0;
+
+    return len >= 1 && len <= MANIFEST_MAIN_CLASS_MAX && strchr(first, s[0]) &&
+           text_only_chars(s, CHARS_LOWER_DIGITS "ABCDEFGHIJKLMNOPQRSTUVWXYZ_");
+}
+
+/* One line of printable text of at most max bytes: no control characters, valid UTF-8. */
+static bool is_short_text(const char *s, size_t len, size_t max)
+{
+    if (len == 0 || len > max || !utf8_is_valid_text(s, len))
+        return false;
+    return !strpbrk(s, "\t\r\n");
+}
+
+/* An optional boolean: absent or null is false. */
+static int bool_field(const struct yaml_node *root, const char *key, bool *ret, char *why,
+                      size_t cap)
+{
+    const struct yaml_node *n = yaml_map_get(root, key);
+
+    if (!n || yaml_scalar_is_null(n)) {
+        *ret = false;
+        return 0;
+    }
+    if (yaml_scalar_bool(n, ret) < 0)
+        return fail(-EBADMSG, why, cap, "maubot.yaml: %s must be true or false", key);
+    return 0;
+}
+
+/* A list of scalars under key, each checked by valid(); at most max entries. Absent or null
+ * gives an empty list; required refuses that. */
+static int list_field(const struct yaml_node *root, const char *key, size_t max, bool required,
+                      bool (*valid)(const char *s, size_t len), char ***ret, size_t *ret_n,
+                      char *why, size_t cap)
+{
+    const struct yaml_node *n = yaml_map_get(root, key);
+    char **v;
+    size_t count;
+
+    if (!n || yaml_scalar_is_null(n)) {
+        if (required)
+            return fail(-EBADMSG, why, cap, "maubot.yaml has no %s", key);
+        *ret = NULL;
+        *ret_n = 0;
+        return 0;
+    }
+    if (n->kind != YAML_KIND_SEQUENCE)
+        return fail(-EBADMSG, why, cap, "maubot.yaml: %s must be a list", key);
+    if (n->n_children == 0 && required)
+        return fail(-EBADMSG, why, cap, "maubot.yaml: %s is empty", key);
+    if (n->n_children > max)
+        return fail(-E2BIG, why, cap, "maubot.yaml: more than %zu %s", max, key);
+    v = calloc(n->n_children + 1, sizeof(char *));
+    if (!v)
+        return -ENOMEM;
+    for (count = 0; count < n->n_children; count++) {
+        const struct yaml_node *c = n->children[count];
+
+        if (c->kind != YAML_KIND_SCALAR || !valid(c->value, c->len)) {
+            strv_free(v, count);
+            return fail(-EBADMSG, why, cap, "maubot.yaml: %s[%zu] %s is not valid", key, count,
+                        c->kind == YAML_KIND_SCALAR ? TEXT_QUOTE(c->value) : "(a collection)");
+        }
+        for (size_t j = 0; j < count; j++)
+            if (streq(v[j], c->value)) {
+                strv_free(v, count);
+                return fail(-EBADMSG, why, cap, "maubot.yaml: %s lists %s twice", key,
+                            TEXT_QUOTE(c->value));
+            }
+        v[count] = strdup(c->value);
+        if (!v[count]) {
+            strv_free(v, count);
+            return -ENOMEM;
+        }
+    }
+    *ret = v;
+    *ret_n = count;
+    return 0;
+}
+
+static bool valid_module(const char *s, size_t len)
+{
+    return strlen(s) == len && manifest_module_name_is_valid(s);
+}
+
+static bool valid_dependency(const char *s, size_t len)
+{
+    return strlen(s) == len && is_short_text(s, len, MANIFEST_DEPENDENCY_MAX);
+}
+
+static int optional_text_field(const struct yaml_node *root, const char *key, size_t max,
+                               char **ret, char *why, size_t cap)
+{
+    const struct yaml_node *n = yaml_map_get(root, key);
+
+    if (!n || yaml_scalar_is_null(n)) {
+        *ret = NULL;
+        return 0;
+    }
+    if (n->kind != YAML_KIND_SCALAR || strlen(n->value) != n->len ||
+        !is_short_text(n->value, n->len, max))
+        return fail(-EBADMSG, why, cap, "maubot.yaml: %s must be one line of at most %zu bytes",
+                    key, max);
+    *ret = strdup(n->value);
+    return *ret ? 0 : -ENOMEM;
+}
+
+static int schema_field(const struct yaml_node *root, char **ret, char *why, size_t cap)
+{
+    const struct yaml_node *n = yaml_map_get(root, "config_schema");
+    int r;
+
+    if (!n || yaml_scalar_is_null(n)) {
+        *ret = NULL;
+        return 0;
+    }
+    if (n->kind != YAML_KIND_MAPPING)
+        return fail(-EBADMSG, why, cap, "maubot.yaml: config_schema must be a mapping");
+    r = yaml_to_json(n, ret);
+    if (r < 0)
+        return fail(r, why, cap, "maubot.yaml: config_schema cannot be converted to JSON");
+    return 0;
+}
+
+static int read_fields(const struct yaml_node *root, struct manifest *m, char *why, size_t cap)
+{
+    int r;
+
+    r = identity_fields(root, &m->id, &m->version, why, cap);
+    if (r < 0)
+        return r;
+    r = optional_text_field(root, "license", MANIFEST_LICENSE_MAX, &m->license, why, cap);
+    if (r < 0)
+        return r;
+    r = list_field(root, "modules", MANIFEST_MAX_MODULES, true, valid_module, &m->modules,
+                   &m->n_modules, why, cap);
+    if (r < 0)
+        return r;
+    r = scalar_field(root, "main_class", &m->main_class, why, cap);
+    if (r < 0)
+        return r;
+    if (!is_c_identifier(m->main_class))
+        return fail(-EBADMSG, why, cap, "maubot.yaml: main_class %s is not a C identifier",
+                    TEXT_QUOTE(m->main_class));
+    r = bool_field(root, "database", &m->database, why, cap);
+    if (r < 0)
+        return r;
+    r = bool_field(root, "config", &m->config, why, cap);
+    if (r < 0)
+        return r;
+    r = schema_field(root, &m->config_schema_json, why, cap);
+    if (r < 0)
+        return r;
+    return list_field(root, "dependencies", MANIFEST_MAX_DEPENDENCIES, false, valid_dependency,
+                      &m->dependencies, &m->n_dependencies, why, cap);
+}
+
+int manifest_read(const char *path, struct manifest *ret, char *why, size_t cap)
+{
+    _cleanup_(yaml_node_freep) struct yaml_node *root = NULL;
+    _cleanup_(manifest_done) struct manifest m = {0};
+    int r;
+
+    r = load_root(path, &root, why, cap);
+    if (r < 0)
+        return r;
+    r = read_fields(root, &m, why, cap);
+    if (r < 0)
+        return r;
+    *ret = m;
+    m = (struct manifest){0};
     return 0;
 }

@@ -190,6 +190,26 @@ int store_event_mark_handled(struct store *s, const char *instance_id, const cha
     return sqlite3_changes(s->db) > 0 ? 0 : -EEXIST;
 }
 
+int store_event_is_handled(struct store *s, const char *instance_id, const char *event_id)
+{
+    _cleanup_(sqlite3_finalizep) sqlite3_stmt *st = NULL;
+    int r;
+
+    assert(s);
+    if ((r = store_check_line(instance_id, STORE_ID_MAX, false)) < 0 ||
+        (r = store_check_line(event_id, STORE_ID_MAX, false)) < 0)
+        return r;
+    r = store_prepare(s->db,
+                      "SELECT 1 FROM handled_events WHERE instance_id = ?1 AND event_id = ?2", &st);
+    if (r >= 0)
+        r = store_bind_text(st, 1, instance_id);
+    if (r >= 0)
+        r = store_bind_text(st, 2, event_id);
+    if (r >= 0)
+        r = store_step_row(st);
+    return r < 0 ? r : r > 0;
+}
+
 int store_event_prune(struct store *s, int64_t older_than)
 {
     assert(s);

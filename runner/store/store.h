@@ -157,6 +157,9 @@ int store_outbox_list(struct store *s, const char *instance_id, store_outbox_cb_
  * -ENOENT for an unknown instance. */
 int store_event_mark_handled(struct store *s, const char *instance_id, const char *event_id,
                              int64_t now);
+/* 1 when the event was marked handled, 0 when not (a read: for deciding how far back to
+ * fetch a gap; handling itself goes through store_event_mark_handled()). */
+int store_event_is_handled(struct store *s, const char *instance_id, const char *event_id);
 /* Forget marks made before older_than (events that old are past any catch-up window). */
 int store_event_prune(struct store *s, int64_t older_than);
 

@@ -1058,6 +1058,21 @@ void json_int(struct json_writer *w, int64_t v)
     put_str(w, buf);
 }
 
+void json_value_raw(struct json_writer *w, const struct json_doc *d, int tok)
+{
+    const char *raw;
+    size_t len;
+    int r = json_token_raw(d, tok, &raw, &len);
+
+    if (r < 0) {
+        writer_fail(w, r);
+        return;
+    }
+    if (!before_value(w))
+        return;
+    put(w, raw, len);
+}
+
 /* The shortest of %.15g, %.16g, %.17g that reads back as v (%.17g always does). Every
  * finite double prints as a valid JSON number this way ("1e+300", "-0", "0.1"). */
 static int format_double(double v, char buf[static 32])

@@ -158,6 +158,9 @@ void json_int(struct json_writer *w, int64_t v);
 void json_double(struct json_writer *w, double v);
 void json_bool(struct json_writer *w, bool v);
 void json_null(struct json_writer *w);
+/* A value of a parsed document, copied as its source text (already checked by json_parse,
+ * so it is valid JSON): for passing on parts of what a homeserver sent. */
+void json_value_raw(struct json_writer *w, const struct json_doc *d, int tok);
 /* 0 and the complete text (NUL-terminated, malloc'd; *ret_len may be NULL), or the sticky
  * error. Either way the writer gives up its buffer: on error it is freed. */
 int json_writer_steal(struct json_writer *w, char **ret, size_t *ret_len);

@@ -1061,6 +1061,39 @@ static void test_writer_round_trip(void **state)
     assert_int_equal(json_is_null(d, 0, "null"), 1);
 }
 
+static void test_writer_value_raw(void **state)
+{
+    (void)state;
+    struct json_doc *d = NULL;
+    struct json_writer w;
+    char *out = NULL;
+    size_t len = 0;
+    int tok = -1;
+    const char *text = "{\"a\": [1, \"x\\u00e9\"], \"b\": {\"c\": null}}";
+
+    assert_int_equal(json_parse(text, strlen(text), 64, &d), 0);
+    assert_int_equal(json_get(d, 0, "a", &tok), 0);
+    json_writer_init(&w, 1024);
+    json_begin_object(&w);
+    json_key(&w, "k");
+    json_value_raw(&w, d, tok);
+    assert_int_equal(json_get(d, 0, "b", &tok), 0);
+    json_key(&w, "m");
+    json_value_raw(&w, d, tok);
+    json_end_object(&w);
+    assert_int_equal(json_writer_steal(&w, &out, &len), 0);
+    /* Copied as written (escapes untouched), with the separators the writer owns. */
+    assert_string_equal(out, "{\"k\":[1, \"x\\u00e9\"],\"m\":{\"c\": null}}");
+    free(out);
+    json_writer_done(&w);
+    /* A token that is not in the document is a writer error. */
+    json_writer_init(&w, 1024);
+    json_value_raw(&w, d, 9999);
+    assert_true(json_writer_steal(&w, &out, &len) < 0);
+    json_writer_done(&w);
+    json_doc_free(d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1098,6 +1131,7 @@ int main(void)
             cmocka_unit_test(test_writer_doubles),
             cmocka_unit_test(test_writer_double_round_trip),
             cmocka_unit_test(test_writer_round_trip),
+            cmocka_unit_test(test_writer_value_raw),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1088,11 +1088,14 @@ static void test_transactions_nest_and_roll_back(void **state)
     struct listing c = {.s = s};
 
     assert_int_equal(store_instance_set_state(s, "bot-1", "created", NULL, 1), 0);
+    assert_int_equal(store_event_is_handled(s, "bot-1", "$e1"), 0);
     assert_int_equal(store_transaction_begin(s), 0);
     assert_int_equal(store_event_mark_handled(s, "bot-1", "$e1", 10), 0);
+    assert_int_equal(store_event_is_handled(s, "bot-1", "$e1"), 1);
     /* outbox_add opens its own (now nested) transaction. */
     outbox_add(s, "bot-1", "txn-1", 10);
     store_transaction_rollback(s);
+    assert_int_equal(store_event_is_handled(s, "bot-1", "$e1"), 0);
     assert_int_equal(store_event_mark_handled(s, "bot-1", "$e1", 11), 0);
     assert_int_equal(store_outbox_list(s, "bot-1", collect_outbox, &c), 0);
     assert_int_equal(c.n, 0);

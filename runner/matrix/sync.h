@@ -1,0 +1,102 @@
+/* Parsing /sync and /messages responses into plain structs: the joined rooms' timelines,
+ * invites, and for each event the fields the runner dispatches on. Hostile input is the
+ * norm here: every field is optional until checked, every string valid UTF-8 and bounded. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/macro.h"
+
+/* Bounds: a sync body larger than this is refused before parsing (Synapse's default
+ * timeline limit keeps real ones far below); events per room and rooms per batch are capped
+ * so one response cannot make the worker allocate without bound. */
+#define SYNC_MAX_BODY    (16u * 1024u * 1024u)
+#define SYNC_MAX_TOKENS  (1u << 20)
+#define SYNC_MAX_ROOMS   1024u
+#define SYNC_MAX_EVENTS  1024u  /* per room timeline */
+#define SYNC_MAX_ID      255u   /* event, room, user ids and tokens per the spec's bound */
+#define SYNC_MAX_CONTENT 65536u /* an event is at most 64 KiB in the spec */
+
+/* Strings: ids, types, msgtypes, memberships and tokens are 1..SYNC_MAX_ID bytes of UTF-8
+ * without control characters (state_key may be empty), event ids start with '$', user ids
+ * with '@', room ids with '!'; body and formatted_body pass utf8_is_valid_text(). A JSON null
+ * reads as an absent field. An event is dropped when event_id, type or sender is missing or
+ * refused, or when state_key or a message/member field below is present but refused (wrong
+ * type, too long, \u0000, lone surrogate, control characters), or content exceeds
+ * SYNC_MAX_CONTENT; a bad origin_server_ts only reads as 0. */
+struct mx_event {
+    char *event_id;
+    char *type;
+    char *sender;
+    char *state_key;          /* NULL for a non-state event */
+    int64_t origin_server_ts; /* ms; 0 when missing or invalid */
+    char *content_json;       /* the content object as raw JSON text ("{}" when absent) */
+    /* m.room.message */
+    char *msgtype;        /* or NULL */
+    char *body;           /* or NULL; valid UTF-8 */
+    char *formatted_body; /* org.matrix.custom.html, or NULL */
+    char *in_reply_to;    /* m.relates_to.m.in_reply_to.event_id, or NULL */
+    /* m.room.member */
+    char *membership; /* or NULL */
+    bool redacted;    /* unsigned.redacted_because present */
+};
+
+struct mx_room_timeline {
+    char *room_id;
+    bool limited;
+    char *prev_batch; /* or NULL */
+    struct mx_event *events;
+    size_t n_events;
+};
+
+struct mx_invite {
+    char *room_id;
+    /* From the LAST m.room.member event with membership "invite" in invite_state: Synapse
+     * appends the invite event itself after the stripped state the inviting server sent, so
+     * the last one is the real invite and earlier ones may be forged. Either is NULL when
+     * there is no such event or its field is not a valid id. The caller checks that invitee
+     * is its own user before trusting inviter. */
+    char *inviter; /* its sender */
+    char *invitee; /* its state_key: the user invited */
+};
+
+struct mx_sync_batch {
+    char *next_batch;
+    struct mx_room_timeline *joined;
+    size_t n_joined;
+    struct mx_invite *invites;
+    size_t n_invites;
+    char **left; /* rooms we left or were removed from */
+    size_t n_left;
+    size_t n_dropped;       /* events skipped as malformed or past the cap (logged by the caller) */
+    size_t n_rooms_dropped; /* rooms skipped: invalid id or value, or past SYNC_MAX_ROOMS */
+};
+
+/* Parse a /sync body. -EBADMSG when it is not JSON (invalid UTF-8 included), not an object,
+ * or has no valid next_batch; -E2BIG past SYNC_MAX_BODY, SYNC_MAX_TOKENS or JSON_MAX_DEPTH;
+ * -ENOMEM. A malformed event is dropped and counted, not fatal; so is a malformed room.
+ * Events stay in the order the server sent them. A room id appearing twice in one section
+ * keeps the place of its first appearance and the contents of its last (json.h's rule). */
+int mx_sync_parse(const char *body, size_t len, struct mx_sync_batch **ret);
+void mx_sync_batch_free(struct mx_sync_batch *b);
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct mx_sync_batch *, mx_sync_batch_free)
+
+/* Parse a /messages body (dir=b): events newest first as the server sends them, and the
+ * `end` token to continue from (NULL at the start of the room). -EBADMSG when it is not a
+ * JSON object, has no chunk array, or has an `end` that is not a valid token (null counts as
+ * absent); otherwise as mx_sync_parse(). Past SYNC_MAX_EVENTS events are dropped and counted:
+ * ask for a limit below it. */
+struct mx_messages_page {
+    struct mx_event *events;
+    size_t n_events;
+    char *end;
+    size_t n_dropped;
+};
+int mx_messages_parse(const char *body, size_t len, struct mx_messages_page **ret);
+void mx_messages_page_free(struct mx_messages_page *p);
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct mx_messages_page *, mx_messages_page_free)
+
+/* Frees the fields and zeroes e, so a second call is harmless. */
+void mx_event_done(struct mx_event *e);

@@ -1,0 +1,157 @@
+/* One bot instance in one process: its event loop, account, sync position, rooms, outbox
+ * and plugin. The parts live in their own files (account.c, syncer.c, rooms.c, outbox.c,
+ * dispatch.c, api.c); this header is the state they share. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <systemd/sd-event.h>
+
+#include "botrunner/plugin.h"
+#include "config/config.h"
+#include "matrix/client.h"
+#include "matrix/sync.h"
+
+struct store;
+struct plugin_host;
+struct passive_registry;
+struct token_bucket;
+struct outbox_item;
+struct worker_timer;
+struct sync_job;
+
+/* The long-poll timeout: the spec's usual 30 s. The HTTP layer adds its own margin. */
+#define WORKER_SYNC_TIMEOUT_MS 30000u
+/* Pages of /messages fetched to fill a gap in a limited timeline, and events per page:
+ * 10 x 100 covers a bot that was down through a busy hour in one room; older events are
+ * past any sensible catch-up window. */
+#define WORKER_GAP_PAGES       10u
+#define WORKER_GAP_PAGE_EVENTS 100u
+/* A subscribed room that cannot be joined is tried again after this, doubling to the cap. */
+#define WORKER_JOIN_RETRY_MS     (30u * 1000u)
+#define WORKER_JOIN_RETRY_MAX_MS (30u * 60u * 1000u)
+/* Sends in flight at once: one keeps them in order, which a conversation needs. */
+#define WORKER_SENDS_IN_FLIGHT 1u
+/* On SIGTERM, sends in flight may finish for this long; the rest stay queued in bot.db. */
+#define WORKER_STOP_GRACE_MS 5000u
+
+struct worker_room {
+    struct worker *worker;
+    char *room_id;
+    bool joined;
+    uint64_t retry_ms;          /* next join retry delay */
+    sd_event_source *retry;     /* pending join retry, or NULL */
+    bool join_in_flight;
+};
+
+/* The plugin's view of the instance (struct br_instance is opaque to it). */
+struct br_instance {
+    struct worker *worker;
+};
+
+struct worker {
+    sd_event *event;
+    struct config *config;
+    const struct config_instance *inst;
+    const struct config_plugin *plugin_decl;
+    struct store *store;
+    struct mx_client *mx;
+
+    /* Account. */
+    char *user_id;
+    char *localpart;
+    char *device_id;
+    char *password;             /* from password_file, or generated at registration and
+                                 * kept sealed in bot.db; wiped on free */
+    size_t password_len;
+    char *registration_token;
+    bool relogin_in_flight;
+    bool account_ready;
+
+    /* Sync. */
+    char *next_batch;
+    char *filter_id;
+    struct sync_job *job;         /* the batch being handled, or NULL */
+    sd_event_source *sync_retry;  /* wait before the next sync after an error */
+    bool syncing;
+    bool first_sync_done;
+    uint64_t syncs;
+
+    /* Rooms: the subscriptions from the config. */
+    struct worker_room *rooms;
+    size_t n_rooms;
+
+    /* Outbox: queued sends, oldest first. */
+    struct outbox_item *outbox_head, *outbox_tail, *outbox_mark;
+    size_t outbox_len;
+    size_t sends_in_flight;
+    struct token_bucket *send_bucket;
+    sd_event_source *send_wait;   /* pacing timer */
+    int64_t media_upload_limit;   /* bytes; 0 unknown, -1 none */
+
+    /* Plugin. */
+    struct plugin_host *plugin;
+    void *plugin_state;
+    bool plugin_started;
+    bool dispatching;
+    struct br_instance api;
+    struct passive_registry *passive;
+    struct token_bucket *plugin_bucket;
+    struct worker_timer *timers;
+    uint64_t next_timer_id;
+    void *plugin_db;              /* sqlite3 * when the plugin declares a database */
+
+    /* Lifecycle. */
+    bool stopping;
+    int exit_code;
+    sd_event_source *stop_timer;
+    int64_t started_ms;
+};
+
+/* worker.c */
+/* Runs the instance until SIGTERM or a fatal error; returns the exit code (0 or 1). */
+int worker_main(const char *config_path, const char *instance_id);
+int64_t worker_now_ms(void);
+void worker_fail(struct worker *w, int r, const char *what);
+void worker_set_state(struct worker *w, const char *state, const char *error);
+
+/* account.c: log in, register, or reuse the stored token; then calls worker_account_ready. */
+int account_start(struct worker *w);
+void account_on_unknown_token(struct mx_client *c, bool soft_logout, void *userdata);
+void worker_account_ready(struct worker *w);
+
+/* rooms.c */
+struct worker_room *rooms_find(struct worker *w, const char *room_id);
+void rooms_join_all(struct worker *w);
+void rooms_handle_invite(struct worker *w, const struct mx_invite *inv);
+void rooms_handle_joined(struct worker *w, const char *room_id);
+void rooms_handle_left(struct worker *w, const char *room_id);
+void rooms_free(struct worker *w);
+
+/* syncer.c */
+int syncer_start(struct worker *w);
+void syncer_free(struct worker *w);
+
+/* dispatch.c: hand one timeline event to the plugin, exactly once. Returns 0, or a
+ * negative errno when bot.db failed (the batch must not be acknowledged then). */
+int dispatch_event(struct worker *w, const char *room_id, const struct mx_event *ev,
+                   int64_t cutoff_ms, size_t *skipped_old);
+/* True while an event is being handled: sends queued then wait for its commit. */
+bool dispatch_in_progress(const struct worker *w);
+
+/* outbox.c */
+int outbox_load(struct worker *w);
+int outbox_queue(struct worker *w, const char *room_id, const char *type,
+                 const char *content_json, br_sent_t sent, void *userdata);
+void outbox_kick(struct worker *w);
+/* Remember the queue's end before an event is dispatched; drop what was queued after it
+ * when the event's transaction fails (those rows were rolled back with it). */
+void outbox_mark(struct worker *w);
+void outbox_drop_marked(struct worker *w);
+void outbox_free(struct worker *w);
+
+/* api.c: the br_runner table handed to the plugin. */
+extern const struct br_runner worker_runner_api;
+int api_start(struct worker *w);          /* opens the plugin's database, calls start */
+void api_fetch_media_config(struct worker *w);
+void api_free(struct worker *w);          /* calls stop, cancels what is in flight */
