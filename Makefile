@@ -130,11 +130,23 @@ check: deps
 	@$(MAKE) --no-print-directory fuzz-smoke
 	@$(MAKE) --no-print-directory e2e
 
-demo: deps $(BUILD)/botrunner
-	@tools/demo $(BUILD)/botrunner
+# DEMO_ARGS=--keep leaves Synapse and the bot running to talk to from any Matrix client.
+demo: deps all $(VENV)/.done
+	@tools/demo $(BUILD)/botrunner $(DEMO_ARGS)
 
-bench: $(BUILD)/botrunner
+# Benchmarks (docs/benchmarks.md): each prints figures and asserts nothing. The C ones link
+# the library as the unit tests do; the Python ones start Synapse with the e2e harness.
+BENCH_BIN  := $(BUILD)/bench/event-cost $(BUILD)/bench/upload-rss
+$(BUILD)/bench/%: bench/%.c $(BUILD)/libbotrunner.a
+	@mkdir -p $(dir $@)
+	$(call say,CCLD,$@)$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libbotrunner.a $(LDLIBS)
+
+bench: $(BUILD)/botrunner plugins $(BENCH_BIN) $(VENV)/.done
 	@$(PYTHON) bench/check-1000.py $(BUILD)/botrunner
+	@$(BUILD)/bench/event-cost $(BUILD)/plugins/echo
+	@$(VENV)/bin/python bench/roundtrip.py $(BUILD)/botrunner
+	@$(VENV)/bin/python bench/worker-memory.py $(BUILD)/botrunner
+	@$(VENV)/bin/python bench/upload-rss.py $(BUILD)/bench/upload-rss
 
 lint:
 	clang-tidy --quiet $(LIB_SRC) runner/main.c -- $(CPPFLAGS) -std=gnu11 $(PKG_CFLAGS) $(PKG_CFLAGS_DL)

@@ -12,10 +12,10 @@
 
 #include "config/schema.h"
 #include "config/validate.h"
-#include "config/yaml_json.h"
-#include "util/yaml_tree.h"
 #include "util/macro.h"
 #include "util/text.h"
+#include "util/yaml_json.h"
+#include "util/yaml_tree.h"
 
 static const unsigned short default_reserved_ports[] = {8008, 29319, 3000};
 

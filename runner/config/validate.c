@@ -10,10 +10,10 @@
 #include "config/credentials.h"
 #include "config/fleet.h"
 #include "config/matrix_ids.h"
-#include "config/yaml_json.h"
 #include "plugin/manifest.h"
 #include "util/macro.h"
 #include "util/text.h"
+#include "util/yaml_json.h"
 
 /* Bounds for values the schema only types: see docs/configuration.md for each reason. */
 #define RATE_MIN_PER_MINUTE   1

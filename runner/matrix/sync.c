@@ -271,18 +271,21 @@ static int events_parse(const struct json_doc *d, int tok, struct mx_event **ret
                         size_t *dropped)
 {
     struct mx_event *events = NULL;
-    size_t n = 0, total;
+    size_t n = 0, total, cap;
     int r;
 
     r = json_array_len(d, tok);
     assert(r >= 0);
     total = (size_t)r;
-    if (total > 0) {
-        events = calloc(total < SYNC_MAX_EVENTS ? total : SYNC_MAX_EVENTS, sizeof(*events));
+    cap = total < SYNC_MAX_EVENTS ? total : SYNC_MAX_EVENTS;
+    if (cap > 0) {
+        events = calloc(cap, sizeof(*events));
         if (!events)
             return -ENOMEM;
     }
-    for (int cur = 0, elem; n < SYNC_MAX_EVENTS && json_array_iter(d, tok, &cur, &elem) > 0;) {
+    /* Bounded by what was allocated, not only by the cap: the iteration yields as many
+     * elements as json_array_len() counted, but nothing here should rest on that. */
+    for (int cur = 0, elem; n < cap && json_array_iter(d, tok, &cur, &elem) > 0;) {
         r = event_parse(d, elem, &events[n]);
         if (r == -ENOMEM) {
             for (size_t i = 0; i < n; i++)
@@ -413,6 +416,9 @@ static int joined_parse(const struct json_doc *d, int join, struct mx_sync_batch
     size_t cap = members_upto(d, join, SYNC_MAX_ROOMS), seen = 0;
     int r;
 
+    /* Each section is parsed once, into the fresh batch: no room is stored yet, so
+     * room_find() below only ever sees rooms this loop stored, each with its id. */
+    assert(b->n_joined == 0);
     if (cap == 0)
         return 0;
     b->joined = calloc(cap, sizeof(*b->joined));
@@ -473,6 +479,9 @@ static int invites_parse(const struct json_doc *d, int invite, struct mx_sync_ba
     size_t cap = members_upto(d, invite, SYNC_MAX_ROOMS), seen = 0;
     int r;
 
+    /* Each section is parsed once, into the fresh batch: no room is stored yet, so
+     * room_find() below only ever sees rooms this loop stored, each with its id. */
+    assert(b->n_invites == 0);
     if (cap == 0)
         return 0;
     b->invites = calloc(cap, sizeof(*b->invites));
@@ -507,6 +516,9 @@ static int left_parse(const struct json_doc *d, int leave, struct mx_sync_batch 
     size_t cap = members_upto(d, leave, SYNC_MAX_ROOMS), seen = 0;
     int r;
 
+    /* Each section is parsed once, into the fresh batch: no room is stored yet, so
+     * room_find() below only ever sees rooms this loop stored, each with its id. */
+    assert(b->n_left == 0);
     if (cap == 0)
         return 0;
     b->left = calloc(cap, sizeof(*b->left));

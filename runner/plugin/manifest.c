@@ -11,11 +11,11 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "config/yaml_json.h"
 #include "plugin/archive_dl.h"
 #include "util/macro.h"
 #include "util/text.h"
 #include "util/utf8.h"
+#include "util/yaml_json.h"
 #include "util/yaml_tree.h"
 
 #define MANIFEST_ID_MAX 64

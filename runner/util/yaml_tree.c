@@ -186,7 +186,9 @@ static int build_scalar(struct builder *b, yaml_event_t *ev, struct yaml_node **
     if (!n->value)
         return -ENOMEM;
     n->len = len;
-    n->quoted = ev->data.scalar.style != YAML_PLAIN_SCALAR_STYLE;
+    /* "!!str 5" is the string "5", as a quoted scalar would be (tag_allowed() let through
+     * only the standard tags). */
+    n->quoted = ev->data.scalar.style != YAML_PLAIN_SCALAR_STYLE || ev->data.scalar.tag != NULL;
     *ret = n;
     return 0;
 }
@@ -320,8 +322,6 @@ static bool tag_allowed(const yaml_char_t *tag)
 
 static int build_node(struct builder *b, yaml_event_t *ev, unsigned depth, struct yaml_node **ret)
 {
-    int r;
-
     if (depth > YAML_TREE_MAX_DEPTH) {
         set_error(b, &ev->start_mark, "nested too deeply (limit %u levels)", YAML_TREE_MAX_DEPTH);
         return -E2BIG;
@@ -334,11 +334,7 @@ static int build_node(struct builder *b, yaml_event_t *ev, unsigned depth, struc
         if (!tag_allowed(ev->data.scalar.tag))
             return set_error(b, &ev->start_mark, "explicit tag %s is not allowed",
                              TEXT_QUOTE((const char *)ev->data.scalar.tag));
-        r = build_scalar(b, ev, ret);
-        /* "!!str 5" is the string "5", as a quoted scalar would be. */
-        if (r >= 0 && ev->data.scalar.tag)
-            (*ret)->quoted = true;
-        return r;
+        return build_scalar(b, ev, ret);
     case YAML_MAPPING_START_EVENT:
         if (!tag_allowed(ev->data.mapping_start.tag))
             return set_error(b, &ev->start_mark, "explicit tag %s is not allowed",

@@ -47,7 +47,8 @@ struct spawn {
     bool exited;
     bool in_done;
     enum spawn_phase phase;
-    int status;
+    /* How it ended, as struct br_process_result says. */
+    int error, exit_code, signal;
 
     int out_fd, err_fd;
     sd_event_source *child, *out_src, *err_src, *timer, *finish;
@@ -133,7 +134,9 @@ static int on_finish(sd_event_source *source, void *userdata)
 
     stderr_tail(s, tail);
     res = (struct br_process_result){
-            .status = s->status,
+            .error = s->error,
+            .exit_code = s->exit_code,
+            .signal = s->signal,
             .stdout_buf = s->out ? s->out : "",
             .stdout_len = s->out_len,
             .truncated = s->truncated,
@@ -284,12 +287,14 @@ static int on_child(sd_event_source *source, const siginfo_t *si, void *userdata
      * is still ours: kill what it left behind, so the pipes reach their end. */
     kill_group(s, SIGKILL);
     s->exited = true;
+    /* Timed out or not, how it ended is told as it was: a program whose SIGTERM handler
+     * exits 1 reports -ETIME with exit code 1. */
     if (timed_out)
-        s->status = -ETIME;
-    else if (si->si_code == CLD_EXITED)
-        s->status = si->si_status;
-    else
-        s->status = -si->si_status;
+        s->error = -ETIME;
+    if (si->si_code == CLD_EXITED)
+        s->exit_code = si->si_status;
+    else /* CLD_KILLED or CLD_DUMPED: WEXITED reports nothing else */
+        s->signal = si->si_status;
 
     s->phase = PHASE_DRAINING;
     (void)sd_event_source_set_time_relative(s->timer, SPAWN_DRAIN_MS * USEC_PER_MSEC);
@@ -428,7 +433,7 @@ static int prepare(struct spawn_setup *p, const char *cwd, int out_w, int err_w)
     return r;
 }
 
-/* Start the process; on failure to exec, s->pid stays 0 and s->status is -errno. */
+/* Start the process; on failure to exec, s->pid stays 0 and s->error is -errno. */
 static int launch(struct spawn *s, const struct br_spawn *spec)
 {
     _cleanup_(spawn_setup_done) struct spawn_setup setup = {0};
@@ -453,7 +458,7 @@ static int launch(struct spawn *s, const struct br_spawn *spec)
     r = posix_spawnp(&pid, spec->argv[0], &setup.actions, &setup.attr, (char *const *)spec->argv,
                      env);
     if (r) {
-        s->status = -r;
+        s->error = -r;
         return 0;
     }
     s->pid = pid;
@@ -515,6 +520,7 @@ int spawn_start(sd_event *e, const struct br_spawn *spec, br_exited_t done, void
             .err_fd = -EBADF,
             .done = done,
             .userdata = userdata,
+            .exit_code = -1, /* until it exits */
             .max_output = spec->max_output ? spec->max_output : SPAWN_DEFAULT_MAX_OUTPUT,
     };
     r = launch(s, spec);

@@ -10,12 +10,10 @@
 /* The defaults plugin.h promises for a 0 in struct br_spawn. */
 #define SPAWN_DEFAULT_TIMEOUT_MS (10u * 60u * 1000u)
 #define SPAWN_DEFAULT_MAX_OUTPUT (64u * 1024u)
-/* Upper bounds on what a plugin may ask: a day is past any job a bot should run, and 64 MiB
- * of output is past any metadata a program prints (media goes to files, not to stdout). */
-#define SPAWN_MAX_TIMEOUT_MS (24u * 60u * 60u * 1000u)
-#define SPAWN_MAX_OUTPUT     (64u * 1024u * 1024u)
-/* Arguments accepted in argv: far more than any command line a plugin builds. */
-#define SPAWN_MAX_ARGS 1024u
+/* Upper bounds on what a plugin may ask: plugin.h publishes them (and says why those). */
+#define SPAWN_MAX_TIMEOUT_MS BR_SPAWN_MAX_TIMEOUT_MS
+#define SPAWN_MAX_OUTPUT     BR_SPAWN_MAX_OUTPUT
+#define SPAWN_MAX_ARGS       BR_SPAWN_MAX_ARGS
 /* After SIGTERM at the timeout, the process group has this long to exit before SIGKILL:
  * enough for a downloader to remove its partial files. */
 #define SPAWN_KILL_GRACE_MS 5000u
@@ -37,17 +35,20 @@ struct spawn;
  * (NOTIFY_SOCKET, LISTEN_*, WATCHDOG_*, CREDENTIALS_DIRECTORY), in a new process group.
  *
  * done(userdata, result) is called once, from the event loop, when the process has exited
- * and its output is read: result->status is the exit code (0..255), -SIGNUM when a signal
- * killed it, -ETIME when it ran past the timeout (the group got SIGTERM, then SIGKILL after
- * SPAWN_KILL_GRACE_MS), or -errno when it could not be started (-ENOENT: no such program).
- * stdout_buf is NUL-terminated for convenience but is bytes as the program wrote them;
- * stderr_tail is text: its last SPAWN_STDERR_TAIL_LINES lines, at most about
- * SPAWN_STDERR_TAIL_BYTES, invalid UTF-8 and NULs replaced by U+FFFD. The result lives
- * during the callback only. When the process exits, whatever of its group is left is killed.
+ * and its output is read, or when it could not be started. result->error is 0, -ETIME when
+ * it ran past the timeout (the group got SIGTERM, then SIGKILL after SPAWN_KILL_GRACE_MS),
+ * or -errno when it could not be started (-ENOENT: no such program, -EACCES...);
+ * result->exit_code is the exit code (0..255) when it exited, else -1; result->signal the
+ * signal that killed it, else 0. stdout_buf is NUL-terminated for convenience but is bytes
+ * as the program wrote them; stderr_tail is text: its last SPAWN_STDERR_TAIL_LINES lines, at
+ * most about SPAWN_STDERR_TAIL_BYTES, invalid UTF-8 and NULs replaced by U+FFFD. The result
+ * lives during the callback only. When the process exits, whatever of its group is left is
+ * killed.
  *
  * The caller's process must have SIGCHLD blocked (sd_event_add_child requires it; the worker
  * blocks it at start, tests do too): -EBUSY when it is not. Other returns: -EINVAL (no argv,
- * an empty argv[0], a limit above passed), -EMFILE, -ENOMEM; done is then never called.
+ * an empty argv[0], more than SPAWN_MAX_ARGS arguments, a limit above passed), -EMFILE,
+ * -ENOMEM; done is then never called.
  *
  * *ret (when ret is not NULL) is a handle for spawn_cancel(), valid until done returns. */
 int spawn_start(sd_event *e, const struct br_spawn *spec, br_exited_t done, void *userdata,

@@ -11,7 +11,7 @@ import time
 
 import yaml
 
-from synapse_server import free_port, tail
+from synapse_server import free_port, tail, track
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 # The binary under test: $E2E_WORKER_BIN, else $BOTRUNNER_BIN, else the plain build. (A
@@ -112,11 +112,11 @@ class BotWorker:
             log.write(f"=== test harness: start #{self.starts} at {time.time():.3f}\n".encode())
             log.flush()
             interpreter = [sys.executable] if BOTRUNNER.endswith(".py") else []
-            self.proc = subprocess.Popen(
+            self.proc = track(subprocess.Popen(
                 interpreter + [BOTRUNNER, "worker", "--instance", self.instance_id, "-c",
                                str(self.config_path)],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
-                start_new_session=True)
+                start_new_session=True))
         return self
 
     @property

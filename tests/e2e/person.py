@@ -112,6 +112,19 @@ class Person:
             raise AssertionError(f"send to {room_id}: {resp}")
         return resp.event_id
 
+    def send_many(self, room_id, bodies):
+        """Send several messages at once (concurrent requests), so that they reach the
+        server, and a bot, as one burst; returns their event ids in the order given."""
+        async def all_of():
+            return await asyncio.gather(*(self.client.room_send(
+                room_id, "m.room.message", {"msgtype": "m.text", "body": b})
+                for b in bodies))
+        resps = self.run(all_of())
+        bad = [r for r in resps if isinstance(r, RoomSendError)]
+        if bad:
+            raise AssertionError(f"send to {room_id}: {bad[0]}")
+        return [r.event_id for r in resps]
+
     def send_raw(self, room_id, body):
         """Send through the plain HTTP helper, without nio's automatic 429 retries:
         returns the HttpResult (status 200 with event_id, or 429 with retry_after_ms)."""

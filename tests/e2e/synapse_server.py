@@ -3,6 +3,7 @@ plus the few admin calls the tests need (an admin, registration tokens, revoking
 
 Named synapse_server.py, not synapse.py: pytest puts this folder first on sys.path, and a
 module named `synapse` would shadow the real package for anything in the test process."""
+import atexit
 import hashlib
 import hmac
 import json
@@ -47,6 +48,23 @@ DEFAULT_RATE_LIMITS = {
     "rc_media_create": GENEROUS,
     "rc_profile": GENEROUS,
 }
+
+
+# Every process the harness starts (Synapse, workers), so that none outlives an interrupted
+# run: they run in sessions of their own, out of reach of the terminal's Ctrl-C.
+_children = set()
+
+
+def track(proc):
+    _children.add(proc)
+    return proc
+
+
+@atexit.register
+def _kill_children():
+    for proc in _children:
+        if proc.poll() is None:
+            proc.kill()
 
 
 class HttpResult:
@@ -113,7 +131,8 @@ class Synapse:
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.config_path = self.dir / "homeserver.yaml"
         self.log_path = self.dir / "homeserver.log"
-        self.output_path = self.dir / "homeserver.out"  # stdout/stderr: errors before logging starts
+        # Its stdout and stderr: errors from before its logging is set up land here.
+        self.output_path = self.dir / "homeserver.out"
         self.shared_secret = secrets.token_hex(16)
         self.rate_limits = dict(DEFAULT_RATE_LIMITS)
         self.rate_limits.update(rate_limits or {})
@@ -196,11 +215,11 @@ class Synapse:
         env = dict(os.environ)
         env.pop("PYTHONPATH", None)  # so that `synapse` is the package, never a test module
         out = open(self.output_path, "ab")
-        self.proc = subprocess.Popen(
+        self.proc = track(subprocess.Popen(
             [sys.executable, "-m", "synapse.app.homeserver", "--config-path",
              str(self.config_path)],
             cwd=self.dir, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-            env=env, start_new_session=True)
+            env=env, start_new_session=True))
         out.close()
         deadline = began + timeout
         while True:

@@ -49,19 +49,17 @@ def replies_per_event(person, room, bot):
     return collections.Counter(in_reply_to(ev) for ev in person.messages_from(room, bot.user_id))
 
 
-def wait_all_answered(person, room, bot, pings, timeout, guard=True):
+def wait_all_answered(person, room, bot, pings, timeout):
     """Until every ping in `pings` has at least one reply from the bot."""
     want = set(pings)
 
-    def done(_rid, _ev):
-        return want <= set(replies_per_event(person, room, bot))
-    missing = lambda: len(want - set(replies_per_event(person, room, bot)))  # noqa: E731
+    def missing():
+        return want - set(replies_per_event(person, room, bot))
     try:
-        person.wait_for(done, timeout=timeout,
-                        guard=bot.assert_running if guard else None,
-                        what=f"replies to all {len(want)} commands")
+        person.wait_for(lambda _rid, _ev: not missing(), timeout=timeout,
+                        guard=bot.assert_running, what=f"replies to all {len(want)} commands")
     except AssertionError as e:
-        raise AssertionError(f"{e}: {missing()} of {len(want)} unanswered") from None
+        raise AssertionError(f"{e}: {len(missing())} of {len(want)} unanswered") from None
 
 
 def assert_exactly_once(person, room, bot, pings):
@@ -192,15 +190,17 @@ def test_echo_unicode_byte_exact(synapse, make_person, make_bot):
 
 @pytest.mark.slow
 def test_crash_mid_flight_every_command_answered_once(synapse, make_person, make_bot):
-    """50 pings: 25 sent, the worker SIGKILLed as soon as the first answer shows, 25 more
-    sent while it is dead, then it is started again. Every ping is answered exactly once
-    (replies counted per ping by their in_reply_to): nothing lost, nothing doubled by the
-    crash (persisted transaction ids, handled-event marks, next_batch after handling)."""
+    """50 pings: 10 sent and the first answer awaited, 15 more sent in one burst and the
+    worker SIGKILLed at once (while it handles them), 25 more sent while it is dead, then it is
+    started again. Every ping is answered exactly once (replies counted per ping by their
+    in_reply_to): nothing lost, nothing doubled by the crash."""
     alice = make_person(synapse)
     bot, room = start_in_room(synapse, alice, make_bot)
-    pings = [alice.send(room, PING) for _ in range(25)]
+    pings = [alice.send(room, PING) for _ in range(10)]
     alice.wait_message(room, bot.user_id, timeout=REPLY_TIMEOUT_S, guard=bot.assert_running)
+    pings += alice.send_many(room, [PING] * 15)
     bot.kill()
+    alice.drain(0.5)
     answered_before = len(set(replies_per_event(alice, room, bot)) & set(pings))
     pings += [alice.send(room, PING) for _ in range(25)]
     bot.start()

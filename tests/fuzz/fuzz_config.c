@@ -8,11 +8,11 @@
 #include <string.h>
 
 #include "config/config.h"
-#include "config/yaml_json.h"
-#include "util/yaml_tree.h"
 #include "util/json.h"
 #include "util/macro.h"
 #include "util/utf8.h"
+#include "util/yaml_json.h"
+#include "util/yaml_tree.h"
 
 /* A property that failed: abort so libFuzzer keeps the input. Not assert(): it must not
  * vanish under NDEBUG. */

@@ -1,6 +1,7 @@
-/* Tests for worker/spawn.c: exit codes and signals, programs that cannot start, captured
- * output and its bound, the stderr tail, the timeout and the kill after its grace, cancel,
- * and what the child inherits (stdin, file descriptors, process group, signals, env). */
+/* Tests for worker/spawn.c: exit codes and signals (each in its own field, never mistaken
+ * for an errno), programs that cannot start, captured output and its bound, the stderr
+ * tail, the timeout and the kill after its grace, cancel, and what the child inherits
+ * (stdin, file descriptors, process group, signals, env). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -24,7 +25,7 @@
 
 struct outcome {
     unsigned calls;
-    int status;
+    int error, exit_code, sig;
     char *out; /* a copy of stdout_buf */
     size_t out_len;
     bool truncated;
@@ -43,7 +44,9 @@ static void on_exit_cb(void *userdata, const struct br_process_result *res)
     struct outcome *o = userdata;
 
     o->calls++;
-    o->status = res->status;
+    o->error = res->error;
+    o->exit_code = res->exit_code;
+    o->sig = res->signal;
     o->out = malloc(res->stdout_len + 1);
     assert_non_null(o->out);
     memcpy(o->out, res->stdout_buf, res->stdout_len + 1);
@@ -98,6 +101,28 @@ static void run(const char *const *argv, struct outcome *o)
 
 #define ARGV(...) ((const char *const[]){__VA_ARGS__, NULL})
 
+/* How it ended: exactly one story in the three fields. */
+static void assert_exited(const struct outcome *o, int code)
+{
+    assert_int_equal(o->error, 0);
+    assert_int_equal(o->exit_code, code);
+    assert_int_equal(o->sig, 0);
+}
+
+static void assert_killed(const struct outcome *o, int error, int sig)
+{
+    assert_int_equal(o->error, error);
+    assert_int_equal(o->exit_code, -1);
+    assert_int_equal(o->sig, sig);
+}
+
+static void assert_not_started(const struct outcome *o, int error)
+{
+    assert_int_equal(o->error, error);
+    assert_int_equal(o->exit_code, -1);
+    assert_int_equal(o->sig, 0);
+}
+
 /* ---- Ends --------------------------------------------------------------------------------- */
 
 static void test_exit_codes(void **state)
@@ -106,13 +131,13 @@ static void test_exit_codes(void **state)
     (void)state;
 
     run(ARGV("true"), &o);
-    assert_int_equal(o.status, 0);
+    assert_exited(&o, 0);
     outcome_done(&o);
     run(ARGV("false"), &o);
-    assert_int_equal(o.status, 1);
+    assert_exited(&o, 1);
     outcome_done(&o);
     run(ARGV("sh", "-c", "exit 255"), &o);
-    assert_int_equal(o.status, 255);
+    assert_exited(&o, 255);
     outcome_done(&o);
 }
 
@@ -122,10 +147,16 @@ static void test_killed_by_signal(void **state)
     (void)state;
 
     run(ARGV("sh", "-c", "kill -USR1 $$"), &o);
-    assert_int_equal(o.status, -SIGUSR1);
+    assert_killed(&o, 0, SIGUSR1);
     outcome_done(&o);
     run(ARGV("sh", "-c", "kill -KILL $$"), &o);
-    assert_int_equal(o.status, -SIGKILL);
+    assert_killed(&o, 0, SIGKILL);
+    outcome_done(&o);
+    /* SIGINT and ENOENT are both 2: a signal is no error, and an error no signal (see
+     * test_cannot_start for the other side). */
+    run(ARGV("sh", "-c", "kill -INT $$"), &o);
+    assert_int_equal(SIGINT, ENOENT);
+    assert_killed(&o, 0, SIGINT);
     outcome_done(&o);
 }
 
@@ -139,7 +170,7 @@ static void test_cannot_start(void **state)
 
     /* Reported through the callback, from the loop, like any other end. */
     run(ARGV("no-such-program-botrunner-test"), &o);
-    assert_int_equal(o.status, -ENOENT);
+    assert_not_started(&o, -ENOENT);
     assert_int_equal(o.out_len, 0);
     outcome_done(&o);
     fd = mkstemp(script); /* mode 0600: not executable */
@@ -147,19 +178,23 @@ static void test_cannot_start(void **state)
     close(fd);
     run(ARGV(script), &o);
     unlink(script);
-    assert_int_equal(o.status, -EACCES);
+    assert_not_started(&o, -EACCES);
     outcome_done(&o);
     run_spec(&spec, &o);
-    assert_int_equal(o.status, -ENOENT);
+    assert_not_started(&o, -ENOENT);
     outcome_done(&o);
 }
 
 static void test_refused_specs(void **state)
 {
     _cleanup_(sd_event_unrefp) sd_event *e = NULL;
+    static const char *argv[SPAWN_MAX_ARGS + 2];
     struct outcome o = {0};
     struct br_spawn spec = {0};
     (void)state;
+
+    for (size_t i = 0; i < SPAWN_MAX_ARGS + 1; i++)
+        argv[i] = "true";
 
     assert_int_equal(sd_event_new(&e), 0);
     assert_int_equal(spawn_start(e, &spec, on_exit_cb, &o, NULL), -EINVAL);
@@ -173,8 +208,17 @@ static void test_refused_specs(void **state)
     assert_int_equal(spawn_start(e, &spec, on_exit_cb, &o, NULL), -EINVAL);
     spec.max_output = 0;
     assert_int_equal(spawn_start(e, &spec, NULL, &o, NULL), -EINVAL);
+    /* One argument past SPAWN_MAX_ARGS. */
+    spec.argv = argv;
+    assert_int_equal(spawn_start(e, &spec, on_exit_cb, &o, NULL), -EINVAL);
     assert_true(sd_event_run(e, 0) >= 0);
     assert_int_equal(o.calls, 0);
+
+    /* Exactly SPAWN_MAX_ARGS: runs. */
+    argv[SPAWN_MAX_ARGS] = NULL;
+    run_spec(&spec, &o);
+    assert_exited(&o, 0);
+    outcome_done(&o);
 }
 
 static void test_sigchld_must_be_blocked(void **state)
@@ -201,7 +245,7 @@ static void test_stdout_captured(void **state)
     (void)state;
 
     run(ARGV("printf", "hello\\000world"), &o);
-    assert_int_equal(o.status, 0);
+    assert_exited(&o, 0);
     assert_int_equal(o.out_len, 11);
     assert_memory_equal(o.out, "hello\0world", 11);
     assert_false(o.truncated);
@@ -217,7 +261,7 @@ static void test_stdout_bound(void **state)
     /* A million bytes against a 1000-byte bound: the child still exits 0, since the rest is
      * read and dropped rather than left to fill the pipe. */
     run_spec(&spec, &o);
-    assert_int_equal(o.status, 0);
+    assert_exited(&o, 0);
     assert_int_equal(o.out_len, 1000);
     assert_true(o.truncated);
     outcome_done(&o);
@@ -276,8 +320,26 @@ static void test_timeout(void **state)
     struct outcome o;
     (void)state;
 
+    /* sleep dies of the SIGTERM. */
     run_spec(&spec, &o);
-    assert_int_equal(o.status, -ETIME);
+    assert_killed(&o, -ETIME, SIGTERM);
+    assert_true(now_ms() - start < 3000);
+    outcome_done(&o);
+}
+
+static void test_timeout_then_exit(void **state)
+{
+    struct br_spawn spec = {.argv = ARGV("sh", "-c", "trap 'exit 3' TERM; sleep 30"),
+                            .timeout_ms = 200};
+    uint64_t start = now_ms();
+    struct outcome o;
+    (void)state;
+
+    /* Its SIGTERM handler exits 3: the timeout is the error, the exit code is kept. */
+    run_spec(&spec, &o);
+    assert_int_equal(o.error, -ETIME);
+    assert_int_equal(o.exit_code, 3);
+    assert_int_equal(o.sig, 0);
     assert_true(now_ms() - start < 3000);
     outcome_done(&o);
 }
@@ -293,7 +355,7 @@ static void test_timeout_kill_after_grace(void **state)
     /* SIGTERM is ignored: SIGKILL comes after the grace. */
     run_spec(&spec, &o);
     took = now_ms() - start;
-    assert_int_equal(o.status, -ETIME);
+    assert_killed(&o, -ETIME, SIGKILL);
     assert_string_equal(o.out, "ready\n");
     assert_true(took >= SPAWN_KILL_GRACE_MS);
     assert_true(took < SPAWN_KILL_GRACE_MS + 3000);
@@ -312,7 +374,7 @@ static void test_leftovers_killed_at_exit(void **state)
     /* The background sleep holds stdout open; it is killed when sh exits, so the spawn ends
      * at once, not in 30 s. */
     run(ARGV("sh", "-c", "sleep 30 & echo $!"), &o);
-    assert_int_equal(o.status, 0);
+    assert_exited(&o, 0);
     assert_true(now_ms() - start < 3000);
     pid = strtol(o.out, NULL, 10);
     assert_true(pid > 1);
@@ -388,7 +450,7 @@ static void test_cancel_from_done_is_harmless(void **state)
     assert_int_equal(sd_event_new(&e), 0);
     assert_int_equal(spawn_start(e, &spec, on_exit_cb, &o, &o.self), 0);
     loop_until_done(e, &o);
-    assert_int_equal(o.status, 0);
+    assert_exited(&o, 0);
     outcome_done(&o);
 }
 
@@ -414,7 +476,7 @@ static void test_child_environment(void **state)
     assert_string_equal(o.out, "/dev/null\n");
     outcome_done(&o);
     run(ARGV("cat"), &o);
-    assert_int_equal(o.status, 0);
+    assert_exited(&o, 0);
     outcome_done(&o);
 
     run_spec(&spec, &o);
@@ -481,6 +543,7 @@ int main(void)
             cmocka_unit_test(test_stdout_bound),
             cmocka_unit_test(test_stderr_tail),
             cmocka_unit_test(test_timeout),
+            cmocka_unit_test(test_timeout_then_exit),
             cmocka_unit_test(test_timeout_kill_after_grace),
             cmocka_unit_test(test_leftovers_killed_at_exit),
             cmocka_unit_test(test_cancel),

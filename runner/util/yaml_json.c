@@ -1,6 +1,6 @@
 /* YAML tree -> JSON text through the bounded JSON writer. Recursion depth is bounded by
  * YAML_TREE_MAX_DEPTH, which the tree builder enforced. */
-#include "config/yaml_json.h"
+#include "util/yaml_json.h"
 
 #include <stdbool.h>
 
