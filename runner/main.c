@@ -6,6 +6,9 @@
 #include <string.h>
 
 #include "cli/check.h"
+#include "cli/run.h"
+#include "cli/health.h"
+#include "cli/status.h"
 #include "cli/worker.h"
 #include "util/macro.h"
 
@@ -14,11 +17,14 @@
 static void usage(FILE *f)
 {
     fputs("usage: botrunner check -c FILE [--no-credentials]   validate a config\n"
+          "       botrunner run -c FILE                       the supervisor: run the whole fleet\n"
           "       botrunner worker --instance ID -c FILE      run one instance in the foreground\n"
+          "       botrunner health [--url URL]                is the fleet healthy? (one line)\n"
+          "       botrunner status [--url URL] [--json]       instances, plugins, notifications\n"
           "       botrunner --version\n"
           "\n"
           "check exits 0 when the file is valid, 1 when it is not (every problem listed),\n"
-          "2 on bad usage.\n",
+          "2 on bad usage. health exits 0 healthy, 1 degraded, 2 failed or unreachable.\n",
           f);
 }
 
@@ -38,8 +44,14 @@ int main(int argc, char **argv)
     }
     if (streq(argv[1], "check"))
         return cli_check(argc - 1, argv + 1);
+    if (streq(argv[1], "run"))
+        return cli_run(argc - 1, argv + 1);
     if (streq(argv[1], "worker"))
         return cli_worker(argc - 1, argv + 1);
+    if (streq(argv[1], "health"))
+        return cli_health(argc - 1, argv + 1);
+    if (streq(argv[1], "status"))
+        return cli_status(argc - 1, argv + 1);
     fprintf(stderr, "botrunner: unknown command \"%s\"\n", argv[1]);
     usage(stderr);
     return EXIT_USAGE;

@@ -84,7 +84,9 @@ static bool is_message(const struct mx_event *ev)
 static bool wanted(struct worker *w, const char *room_id, const struct mx_event *ev,
                    int64_t cutoff_ms, size_t *skipped_old)
 {
-    if (!w->plugin_started || !rooms_find(w, room_id) || streq(ev->sender, w->user_id))
+    const struct worker_room *room = rooms_find(w, room_id);
+
+    if (!w->plugin_started || !room || room->post_only || streq(ev->sender, w->user_id))
         return false;
     if (ev->origin_server_ts > 0 && ev->origin_server_ts < cutoff_ms) {
         (*skipped_old)++;
@@ -121,8 +123,10 @@ int dispatch_event(struct worker *w, const char *room_id, const struct mx_event 
     if (r < 0)
         log_room(LOG_ERR, room_id, ev->event_id, "Plugin %s failed on event %s: %s",
                  w->inst->plugin, ev->event_id, strerror(-r));
-    if (is_message(ev))
+    if (is_message(ev)) {
         (void)store_instance_touch_message(w->store, w->inst->id, now / 1000);
+        link_message(w, now / 1000);
+    }
     r = store_transaction_commit(w->store);
     if (r < 0) {
         outbox_drop_marked(w);

@@ -18,22 +18,48 @@ struct worker_room *rooms_find(struct worker *w, const char *room_id)
     return NULL;
 }
 
+/* The admin room, when this instance posts the notifications and does not serve it. */
+static const char *admin_room(struct worker *w)
+{
+    const struct config_notifications *n = w->config->notifications;
+
+    if (!n || !streq(n->sender, w->inst->id))
+        return NULL;
+    for (uint32_t i = 0; i < w->inst->room_subscriptions_count; i++)
+        if (streq(w->inst->room_subscriptions[i], n->room))
+            return NULL;
+    return n->room;
+}
+
+static int room_add(struct worker *w, const char *room_id, bool post_only)
+{
+    struct worker_room *r = &w->rooms[w->n_rooms];
+
+    r->worker = w;
+    r->room_id = strdup(room_id);
+    if (!r->room_id)
+        return -ENOMEM;
+    r->retry_ms = WORKER_JOIN_RETRY_MS;
+    r->post_only = post_only;
+    w->n_rooms++;
+    return 0;
+}
+
 static int rooms_init(struct worker *w)
 {
-    if (w->rooms || w->inst->room_subscriptions_count == 0)
+    const char *admin = admin_room(w);
+    int r = 0;
+
+    if (w->rooms)
         return 0;
-    w->rooms = calloc(w->inst->room_subscriptions_count, sizeof(*w->rooms));
+    w->rooms = calloc(w->inst->room_subscriptions_count + 1, sizeof(*w->rooms));
     if (!w->rooms)
         return -ENOMEM;
-    for (uint32_t i = 0; i < w->inst->room_subscriptions_count; i++) {
-        w->rooms[i].worker = w;
-        w->rooms[i].room_id = strdup(w->inst->room_subscriptions[i]);
-        if (!w->rooms[i].room_id)
-            return -ENOMEM;
-        w->rooms[i].retry_ms = WORKER_JOIN_RETRY_MS;
-        w->n_rooms++;
-    }
-    return 0;
+    for (uint32_t i = 0; i < w->inst->room_subscriptions_count && r >= 0; i++)
+        r = room_add(w, w->inst->room_subscriptions[i], false);
+    if (r >= 0 && admin)
+        r = room_add(w, admin, true);
+    return r;
 }
 
 static void join(struct worker_room *room);

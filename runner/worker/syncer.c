@@ -83,6 +83,7 @@ static void batch_done(struct worker *w)
     free(w->next_batch);
     w->next_batch = TAKE_PTR(j->batch->next_batch);
     (void)store_instance_touch_sync(w->store, w->inst->id, worker_now_ms() / 1000);
+    link_sync(w, worker_now_ms() / 1000);
     if (!w->first_sync_done) {
         w->first_sync_done = true;
         worker_set_state(w, "running", NULL);

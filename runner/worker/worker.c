@@ -35,6 +35,7 @@ void worker_set_state(struct worker *w, const char *state, const char *error)
 
     if (r < 0)
         log_warning_errno(r, "Cannot record state %s: %m", state);
+    link_state(w, state, error);
 }
 
 /* A fatal error: record it, stop the loop, exit non-zero so the supervisor restarts us. */
@@ -199,6 +200,7 @@ static void worker_free(struct worker *w)
      * which stay in bot.db for the next start). */
     w->mx = mx_client_free(w->mx);
     api_free(w);
+    link_close(w);
     outbox_free(w);
     rooms_free(w);
     syncer_free(w);
@@ -238,6 +240,9 @@ static int worker_setup(struct worker *w, const char *config_path, const char *i
     r = setup_event_loop(w);
     if (r < 0)
         return log_error_errno(r, "Cannot set up the event loop: %m");
+    r = link_open(w);
+    if (r < 0)
+        return r;
     r = load_plugin(w);
     if (r < 0)
         return r;
@@ -255,7 +260,7 @@ static int worker_setup(struct worker *w, const char *config_path, const char *i
 
 int worker_main(const char *config_path, const char *instance_id)
 {
-    struct worker w = {.started_ms = worker_now_ms()};
+    struct worker w = {.started_ms = worker_now_ms(), .link_fd = -EBADF};
     int r;
 
     w.api.worker = &w;

@@ -42,6 +42,8 @@ struct worker_room {
     uint64_t retry_ms;          /* next join retry delay */
     sd_event_source *retry;     /* pending join retry, or NULL */
     bool join_in_flight;
+    bool post_only;             /* the admin room of the notification sender: joined to post
+                                 * notices, its events are not the plugin's */
 };
 
 /* The plugin's view of the instance (struct br_instance is opaque to it). */
@@ -101,6 +103,10 @@ struct worker {
     uint64_t next_timer_id;
     void *plugin_db;              /* sqlite3 * when the plugin declares a database */
 
+    /* The supervisor's socket (link.c), when a supervisor started us. */
+    int link_fd;
+    sd_event_source *link_source;
+
     /* Lifecycle. */
     bool stopping;
     int exit_code;
@@ -149,6 +155,13 @@ void outbox_kick(struct worker *w);
 void outbox_mark(struct worker *w);
 void outbox_drop_marked(struct worker *w);
 void outbox_free(struct worker *w);
+
+/* link.c: reports to the supervisor; notices from it. No-ops without one. */
+int link_open(struct worker *w);
+void link_close(struct worker *w);
+void link_state(struct worker *w, const char *state, const char *error);
+void link_sync(struct worker *w, int64_t t);
+void link_message(struct worker *w, int64_t t);
 
 /* api.c: the br_runner table handed to the plugin. */
 extern const struct br_runner worker_runner_api;

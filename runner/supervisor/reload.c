@@ -1,0 +1,141 @@
+/* SIGHUP: read the config again. An invalid file is refused (every error logged, one admin
+ * notice) and the running fleet is untouched. A valid one is compared instance by instance:
+ * unchanged workers keep their process; changed ones restart; new ones start; removed ones
+ * stop and their plugin databases are archived, never deleted. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+
+#include "supervisor/notify.h"
+#include "supervisor/supervisor.h"
+#include "util/log.h"
+#include "util/macro.h"
+
+static struct child *find_child(struct supervisor *s, const char *id)
+{
+    for (size_t i = 0; i < s->n_children; i++)
+        if (!s->children[i]->removed && streq(s->children[i]->id, id))
+            return s->children[i];
+    return NULL;
+}
+
+/* Log every problem, notify once: the room gets the count and the first problem. */
+static int load_new(struct supervisor *s, struct config **ret)
+{
+    struct diag_list d = {0};
+    char first[512] = "";
+    int r = config_load(s->config_path, 0, &d, ret);
+
+    for (size_t i = 0; i < d.n; i++) {
+        const struct diag *it = &d.items[i];
+        log_full_errno(it->severity == DIAG_ERROR ? LOG_ERR : LOG_WARNING, 0, "%s: %s%s%s (line %u)",
+                       s->config_path, it->path, *it->path ? ": " : "", it->message, it->line);
+        if (!*first && it->severity == DIAG_ERROR)
+            snprintf(first, sizeof(first), "%s%s%s (line %u)", it->path, *it->path ? ": " : "",
+                     it->message, it->line);
+    }
+    if (r < 0) {
+        char msg[768];
+        snprintf(msg, sizeof(msg),
+                 "Reload refused: %s has %zu error%s (first: %s); the running fleet is unchanged",
+                 s->config_path, d.n_errors, d.n_errors == 1 ? "" : "s", first);
+        log_error("%s", msg);
+        report_notify(s, LOG_ERR,
+                      &(struct notification_in){.severity = "ERROR", .message = msg});
+    }
+    diag_list_done(&d);
+    return r;
+}
+
+/* Point every child at the new declarations; returns how many changed. */
+static int apply(struct supervisor *s, struct config *next, size_t *ret_changed)
+{
+    struct child **grown;
+    size_t changed = 0;
+    int r;
+
+    for (size_t i = 0; i < s->n_children; i++) {
+        struct child *c = s->children[i];
+        if (!c->removed && !config_find_instance(next, c->id)) {
+            log_info("Instance %s was removed; stopping it", c->id);
+            c->removed = true;
+            c->decl = NULL;
+            child_stop(c);
+            changed++;
+        }
+    }
+    grown = reallocarray(s->children, s->n_children + next->instances_count + 1,
+                         sizeof(*s->children));
+    if (!grown)
+        return -ENOMEM;
+    s->children = grown;
+    for (uint32_t i = 0; i < next->instances_count; i++) {
+        const struct config_instance *in = &next->instances[i];
+        struct child *c = find_child(s, in->id);
+        _cleanup_free_ char *fp = NULL;
+
+        r = instance_fingerprint(next, in, &fp);
+        if (r < 0)
+            return r;
+        if (!c) {
+            r = child_new(s, in, &c);
+            if (r < 0)
+                return r;
+            s->children[s->n_children++] = c;
+            log_info("Instance %s was added", in->id);
+            changed++;
+            if (c->enabled)
+                (void)child_start(c);
+            continue;
+        }
+        c->decl = in;
+        if (streq(c->fingerprint, fp) && c->enabled == in->enabled)
+            continue;
+        changed++;
+        free(c->fingerprint);
+        c->fingerprint = TAKE_PTR(fp);
+        c->enabled = in->enabled;
+        c->backoff_ms = SUP_BACKOFF_MIN_MS;
+        if (!c->enabled) {
+            log_info("Instance %s was disabled; stopping it", c->id);
+            child_stop(c);
+        } else if (c->pid > 0 || c->phase == CHILD_BACKOFF) {
+            log_info("Instance %s changed; restarting it", c->id);
+            c->restart_after_stop = true;
+            child_stop(c);
+        } else {
+            log_info("Instance %s was enabled; starting it", c->id);
+            (void)child_start(c);
+        }
+    }
+    *ret_changed = changed;
+    return 0;
+}
+
+void supervisor_reload(struct supervisor *s)
+{
+    struct config *next = NULL, *old;
+    size_t changed = 0;
+    int r;
+
+    if (s->stopping)
+        return;
+    log_info("Reloading %s", s->config_path);
+    if (load_new(s, &next) < 0)
+        return;
+    /* Status address and port are bound once; a change needs a restart of the unit. */
+    if (!streq(next->status.address, s->config->status.address) ||
+        next->status.port != s->config->status.port)
+        log_warning("status.address/port changed: takes effect when the service restarts");
+    old = s->config;
+    s->config = next;
+    r = apply(s, next, &changed);
+    if (r < 0)
+        log_error_errno(r, "Reload failed half-way: %m");
+    log_set_max_level(next->logging.level);
+    /* Children of removed instances keep no pointer into the old config (decl = NULL). */
+    config_free(old);
+    log_info("Reloaded: %zu instance%s changed", changed, changed == 1 ? "" : "s");
+    sup_state_changed(s);
+}

@@ -1,0 +1,104 @@
+/* The supervisor: the unit's main process. It owns the config, the state directory, one
+ * worker process per enabled instance (fork and exec of this binary), the status endpoint
+ * and the admin notifications. Its parts share this state: supervisor.c (the loop, signals,
+ * systemd), children.c (workers, backoff, their reports), reload.c (SIGHUP), report.c
+ * (status document, metrics, health, notifications). */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <systemd/sd-event.h>
+
+#include "config/config.h"
+
+struct store;
+struct status_http;
+struct notifier;
+
+/* Backoff for a worker that exits: 1 s doubling to 5 min, back to 1 s once a worker has
+ * run 10 min (the brief's numbers: fast recovery from a one-off crash, no hot loop). */
+#define SUP_BACKOFF_MIN_MS   1000u
+#define SUP_BACKOFF_MAX_MS   (5u * 60u * 1000u)
+#define SUP_BACKOFF_RESET_MS (10u * 60u * 1000u)
+/* On SIGTERM (or a stop on reload), a worker gets this long to finish before SIGKILL. */
+#define SUP_STOP_TIMEOUT_MS 10000u
+/* The status document is rebuilt at least this often: health depends on the clock. */
+#define SUP_TICK_MS 2000u
+/* Notifications waiting for the sender's worker to be up, at most. */
+#define SUP_PENDING_NOTICES 50u
+
+enum child_phase {
+    CHILD_IDLE,       /* not running: disabled, or not started yet */
+    CHILD_RUNNING,    /* a worker process exists */
+    CHILD_STOPPING,   /* asked to stop; waiting for it to exit */
+    CHILD_BACKOFF,    /* exited unexpectedly; restart scheduled */
+};
+
+struct child {
+    struct supervisor *sup;
+    char *id;
+    char *fingerprint;        /* the declaration as text: a change means a restart */
+    const struct config_instance *decl; /* in sup->config */
+    bool enabled;
+    bool removed;             /* no longer declared: archive its database once stopped */
+    bool restart_after_stop;  /* changed on reload: start again once stopped */
+    enum child_phase phase;
+    pid_t pid;
+    int ipc_fd;
+    sd_event_source *exit_source, *ipc_source, *timer;
+    uint64_t backoff_ms;
+    int64_t started_at, state_since, last_sync_at, last_message_at, last_error_at;
+    char state[16];           /* the seed's state machine, as shown in /status */
+    char *last_error;
+    int64_t restarts;
+};
+
+struct pending_notice {
+    char *severity;
+    char *text;
+};
+
+struct supervisor {
+    sd_event *event;
+    char *config_path;
+    struct config *config;
+    struct store *store;
+    struct status_http *http;
+    struct notifier *notifier;
+    struct child **children;
+    size_t n_children;
+    struct pending_notice pending[SUP_PENDING_NOTICES];
+    size_t n_pending;
+    sd_event_source *tick;
+    int64_t started_at;
+    bool stopping;
+    bool ready_sent;
+    int64_t health_error_window_s, health_sync_max_age_s;
+};
+
+/* supervisor.c */
+int supervisor_main(const char *config_path);
+int64_t sup_now_ms(void);
+void sup_state_changed(struct supervisor *s);
+void sup_child_gone(struct supervisor *s); /* a worker is gone for good: maybe exit */
+
+/* children.c */
+int child_new(struct supervisor *s, const struct config_instance *decl, struct child **ret);
+void child_free(struct child *c);
+int child_start(struct child *c);
+void child_stop(struct child *c);
+void child_set_state(struct child *c, const char *state, const char *error);
+size_t children_alive(const struct supervisor *s);
+/* The instance-specific text that decides whether a reload restarts it. */
+int instance_fingerprint(const struct config *cfg, const struct config_instance *inst,
+                         char **ret);
+
+/* reload.c */
+void supervisor_reload(struct supervisor *s);
+
+/* report.c */
+void report_publish(struct supervisor *s);
+struct notification_in;
+void report_notify(struct supervisor *s, int priority, const struct notification_in *in);
+void report_flush_pending(struct supervisor *s);

@@ -1,0 +1,159 @@
+/* The worker's end of its socketpair to the supervisor (fd $BOTRUNNER_IPC_FD): reports of
+ * state, syncs, handled messages and ERROR/CRITICAL log lines go up; notices to post in the
+ * admin room come down. Without the variable (a worker run by hand) all of this is off. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+
+#include "util/ipc.h"
+#include "util/json.h"
+#include "util/log.h"
+#include "util/macro.h"
+#include "worker/worker.h"
+
+static void send_fields(struct worker *w, const char *const *kv, size_t n)
+{
+    struct ipc_builder b;
+    int r;
+
+    if (w->link_fd < 0)
+        return;
+    ipc_builder_init(&b);
+    for (size_t i = 0; i + 1 < n; i += 2)
+        if (kv[i + 1])
+            ipc_add(&b, kv[i], kv[i + 1]);
+    r = ipc_send(w->link_fd, &b);
+    /* A full socket means the supervisor is busy: a report is worth less than not blocking. */
+    if (r < 0 && r != -EAGAIN)
+        w->link_fd = -EBADF;
+}
+
+void link_state(struct worker *w, const char *state, const char *error)
+{
+    const char *kv[] = {"STATE", state, "ERROR", error};
+
+    send_fields(w, kv, ELEMENTSOF(kv));
+}
+
+static void send_time(struct worker *w, const char *key, int64_t t)
+{
+    char buf[24];
+    const char *kv[] = {key, buf};
+
+    snprintf(buf, sizeof(buf), "%lld", (long long)t);
+    send_fields(w, kv, ELEMENTSOF(kv));
+}
+
+void link_sync(struct worker *w, int64_t t)
+{
+    send_time(w, "SYNC", t);
+}
+
+void link_message(struct worker *w, int64_t t)
+{
+    send_time(w, "MESSAGE", t);
+}
+
+/* ERROR and CRITICAL lines, already redacted by the log, go up for health and notices. */
+static void on_log(int priority, const char *message, void *userdata)
+{
+    struct worker *w = userdata;
+    struct ipc_builder b;
+    int r;
+
+    if (priority > LOG_ERR || w->link_fd < 0)
+        return;
+    ipc_builder_init(&b);
+    ipc_add(&b, IPC_LOG, priority <= LOG_CRIT ? "CRITICAL" : "ERROR");
+    ipc_add_head(&b, IPC_TEXT, message, IPC_TEXT_MAX);
+    r = ipc_send(w->link_fd, &b);
+    if (r < 0 && r != -EAGAIN)
+        w->link_fd = -EBADF;
+}
+
+static void post_notice(struct worker *w, const struct ipc_message *m)
+{
+    const char *room = ipc_get(m, "ROOM_ID"), *text = ipc_get(m, "TEXT");
+    struct json_writer jw;
+    _cleanup_free_ char *content = NULL;
+    size_t len;
+    int r;
+
+    if (!room || !text)
+        return;
+    json_writer_init(&jw, 16384);
+    json_begin_object(&jw);
+    json_key(&jw, "msgtype");
+    json_string(&jw, "m.notice");
+    json_key(&jw, "body");
+    json_string(&jw, text);
+    json_end_object(&jw);
+    r = json_writer_steal(&jw, &content, &len);
+    json_writer_done(&jw);
+    if (r >= 0)
+        r = outbox_queue(w, room, "m.room.message", content, NULL, NULL);
+    if (r < 0)
+        log_warning_errno(r, "Cannot queue an admin notice: %m");
+}
+
+static int on_link(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+{
+    struct worker *w = userdata;
+    struct ipc_message m;
+    int r;
+
+    (void)s;
+    if (revents & (EPOLLHUP | EPOLLERR)) {
+        log_info("The supervisor is gone; stopping");
+        w->stopping = true;
+        return sd_event_exit(w->event, 0);
+    }
+    for (unsigned i = 0; i < 16; i++) {
+        r = ipc_recv(fd, &m);
+        if (r == -EAGAIN)
+            break;
+        if (r == -ECONNRESET) {
+            log_info("The supervisor is gone; stopping");
+            w->stopping = true;
+            return sd_event_exit(w->event, 0);
+        }
+        if (r < 0) {
+            log_warning_errno(r, "Ignoring a malformed message from the supervisor: %m");
+            continue;
+        }
+        if (ipc_get(&m, "NOTIFY"))
+            post_notice(w, &m);
+    }
+    return 0;
+}
+
+int link_open(struct worker *w)
+{
+    const char *v = getenv("BOTRUNNER_IPC_FD");
+    char *end;
+    long fd;
+    int r;
+
+    w->link_fd = -EBADF;
+    if (!v)
+        return 0;
+    fd = strtol(v, &end, 10);
+    if (*end || fd < 3 || fd > 1024)
+        return log_error_errno(-EINVAL, "BOTRUNNER_IPC_FD=%s is not a file descriptor", v);
+    unsetenv("BOTRUNNER_IPC_FD"); /* not for the plugin's subprocesses */
+    r = sd_event_add_io(w->event, &w->link_source, (int)fd, EPOLLIN, on_link, w);
+    if (r < 0)
+        return log_error_errno(r, "Cannot watch the supervisor's socket: %m");
+    w->link_fd = (int)fd;
+    log_set_observer(on_log, w);
+    return 0;
+}
+
+void link_close(struct worker *w)
+{
+    log_set_observer(NULL, NULL);
+    w->link_source = sd_event_source_disable_unref(w->link_source);
+    w->link_fd = -EBADF;
+}
