@@ -10,9 +10,12 @@ CLANG      ?= clang
 PYTHON     ?= python3
 VENV       := .venv
 
-PKGS       := libcurl sqlite3 libcyaml yaml-0.1 libsystemd libsodium libmicrohttpd
-# libarchive is dlopen'ed (runner/plugin/archive_dl.c): headers only at build time.
-PKG_CFLAGS_DL := $(shell pkg-config --cflags libarchive 2>/dev/null)
+PKGS       := sqlite3 libcyaml yaml-0.1 libsystemd libsodium
+# Loaded with dlopen on first use, so a process maps only what it uses: headers only at build
+# time. libarchive (runner/plugin/archive_dl.c), libcurl (runner/matrix/curl_dl.c: the worker
+# and the health/status commands), libmicrohttpd (runner/supervisor/mhd_dl.c: the supervisor).
+PKGS_DL    := libarchive libcurl libmicrohttpd
+PKG_CFLAGS_DL := $(shell pkg-config --cflags $(PKGS_DL) 2>/dev/null)
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
@@ -107,7 +110,7 @@ build-fuzz/%.o: %.c
 	$(call say,CLANG,$@)$(CLANG) $(CPPFLAGS) -std=gnu11 $(WARN) -Wno-unused-command-line-argument $(PKG_CFLAGS) $(PKG_CFLAGS_DL) \
 		$(FUZZ_CFLAGS) -c $< -o $@
 build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(LIB_SRC:%.c=build-fuzz/%.o)
-	$(call say,FUZZ,$@)$(CLANG) $(CPPFLAGS) -std=gnu11 $(WARN) $(PKG_CFLAGS) -O1 -g \
+	$(call say,FUZZ,$@)$(CLANG) $(CPPFLAGS) -std=gnu11 $(WARN) $(PKG_CFLAGS) $(PKG_CFLAGS_DL) -O1 -g \
 		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -o $@ $^ $(LDLIBS)
 
 fuzz-smoke: $(FUZZ_BIN)

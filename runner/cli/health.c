@@ -13,16 +13,16 @@
 
 /* Reasons quoted on the one line: enough to say what is wrong, few enough to stay a line in
  * the journal; the rest are counted ("and 3 more"). */
-#define HEALTH_MAX_REASONS  3
-#define HEALTH_REASON_CHARS 160
+#define HEALTH_LINE_REASONS      3
+#define HEALTH_LINE_REASON_CHARS 160
 
 static const struct {
     const char *name;
     int code;
 } verdicts[] = {
-        {"healthy", HEALTH_HEALTHY},
-        {"degraded", HEALTH_DEGRADED},
-        {"failed", HEALTH_FAILED},
+        {"healthy", HEALTH_EXIT_HEALTHY},
+        {"degraded", HEALTH_EXIT_DEGRADED},
+        {"failed", HEALTH_EXIT_FAILED},
 };
 
 /* "2/3 instances running", with "?" for a count the document lacks. */
@@ -41,15 +41,15 @@ static void counts(const struct json_doc *d, char *buf, size_t cap)
 /* The reasons joined with "; "; false when there are none to give. */
 static bool reasons(const struct json_doc *d, char *buf, size_t cap)
 {
-    char item[HEALTH_REASON_CHARS * 4 + 4];
+    char item[HEALTH_LINE_REASON_CHARS * 4 + 4];
     int arr, n, elem, cursor = 0, shown = 0;
     size_t len = 0;
 
     if (json_get(d, 0, "reasons", &arr) < 0 || (n = json_array_len(d, arr)) <= 0)
         return false;
     buf[0] = '\0';
-    while (json_array_iter(d, arr, &cursor, &elem) > 0 && shown < HEALTH_MAX_REASONS) {
-        if (status_get_clean(d, elem, NULL, HEALTH_REASON_CHARS, item, sizeof(item)) <= 0 ||
+    while (json_array_iter(d, arr, &cursor, &elem) > 0 && shown < HEALTH_LINE_REASONS) {
+        if (status_get_clean(d, elem, NULL, HEALTH_LINE_REASON_CHARS, item, sizeof(item)) <= 0 ||
             item[0] == '\0')
             continue; /* not a string, or empty: nothing to say */
         len += (size_t)snprintf(buf + len, cap - len, "%s%s", shown ? "; " : "", item);
@@ -67,23 +67,23 @@ static bool reasons(const struct json_doc *d, char *buf, size_t cap)
 int health_verdict(const char *url, const char *body, size_t len, char *line, size_t cap)
 {
     _cleanup_(json_doc_freep) struct json_doc *d = NULL;
-    char why[HEALTH_MAX_REASONS * (HEALTH_REASON_CHARS * 4 + 4) + 64];
+    char why[HEALTH_LINE_REASONS * (HEALTH_LINE_REASON_CHARS * 4 + 4) + 64];
 
     if (status_parse(body, len, &d) < 0) {
         (void)snprintf(line, cap, "failed: %s answered malformed JSON", url);
-        return HEALTH_FAILED;
+        return HEALTH_EXIT_FAILED;
     }
     for (size_t i = 0; i < ELEMENTSOF(verdicts); i++) {
         if (json_string_equals(d, 0, "service_status", verdicts[i].name) != 1)
             continue;
-        if (verdicts[i].code == HEALTH_HEALTHY || !reasons(d, why, sizeof(why)))
+        if (verdicts[i].code == HEALTH_EXIT_HEALTHY || !reasons(d, why, sizeof(why)))
             counts(d, why, sizeof(why));
         (void)snprintf(line, cap, "%s: %s", verdicts[i].name, why);
         return verdicts[i].code;
     }
     (void)snprintf(line, cap,
                    "failed: %s answered no service_status of healthy, degraded or failed", url);
-    return HEALTH_FAILED;
+    return HEALTH_EXIT_FAILED;
 }
 
 int cli_health(int argc, char **argv)
@@ -96,7 +96,7 @@ int cli_health(int argc, char **argv)
     _cleanup_free_ char *body = NULL;
     const char *base = STATUS_DEFAULT_URL;
     char url[4096], line[4096];
-    size_t len;
+    size_t len = 0;
     int opt, r;
 
     optind = 1;
@@ -108,19 +108,19 @@ int cli_health(int argc, char **argv)
         case 'h':
             printf("usage: botrunner health [--url URL]   (URL defaults to %s)\n",
                    STATUS_DEFAULT_URL);
-            return HEALTH_HEALTHY;
+            return HEALTH_EXIT_HEALTHY;
         default:
-            return HEALTH_FAILED;
+            return HEALTH_EXIT_FAILED;
         }
     }
     if (optind != argc) {
         fprintf(stderr, "usage: botrunner health [--url URL]\n");
-        return HEALTH_FAILED;
+        return HEALTH_EXIT_FAILED;
     }
     r = status_fetch(base, &body, &len, line, sizeof(line));
     if (r < 0) {
         printf("failed: %s\n", line);
-        return HEALTH_FAILED;
+        return HEALTH_EXIT_FAILED;
     }
     (void)status_url(base, url, sizeof(url));
     r = health_verdict(url, body, len, line, sizeof(line));

@@ -5,9 +5,9 @@
 #include <stddef.h>
 
 enum {
-    HEALTH_HEALTHY = 0,
-    HEALTH_DEGRADED = 1,
-    HEALTH_FAILED = 2, /* also: unreachable, not a readable document, bad usage */
+    HEALTH_EXIT_HEALTHY = 0,
+    HEALTH_EXIT_DEGRADED = 1,
+    HEALTH_EXIT_FAILED = 2, /* also: unreachable, not a readable document, bad usage */
 };
 
 /* The verdict on a /status body fetched from url (named in messages): the exit code, and in

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "matrix/curl_dl.h"
 #include "util/macro.h"
 #include "util/text.h"
 #include "util/utf8.h"
@@ -82,35 +83,46 @@ static size_t on_write(char *data, size_t size, size_t nmemb, void *userdata)
     return n;
 }
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(CURL *, curl_easy_cleanup)
+/* One easy handle and the table that frees it. */
+struct transfer {
+    const struct curl_dl *curl;
+    CURL *e;
+};
 
-static int setup(CURL *e, const char *url, struct body *b, char *errbuf)
+static void transfer_done(struct transfer *t)
+{
+    if (t->e)
+        t->curl->easy_cleanup(t->e);
+}
+
+static int setup(const struct curl_dl *curl, CURL *e, const char *url, struct body *b, char *errbuf)
 {
     /* No proxy (the endpoint is on this host, and http_proxy in the environment must not send
      * a health check elsewhere), no redirects, HTTP/1.1, one overall deadline. */
-    bool ok = curl_easy_setopt(e, CURLOPT_URL, url) == CURLE_OK &&
+    bool ok = curl->easy_setopt(e, CURLOPT_URL, url) == CURLE_OK &&
 #if LIBCURL_VERSION_NUM >= 0x075500
-              curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https") == CURLE_OK &&
+              curl->easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https") == CURLE_OK &&
 #else
-              curl_easy_setopt(e, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS)) ==
+              curl->easy_setopt(e, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS)) ==
                       CURLE_OK &&
 #endif
-              curl_easy_setopt(e, CURLOPT_PROXY, "") == CURLE_OK &&
-              curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L) == CURLE_OK &&
-              curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1) == CURLE_OK &&
-              curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L) == CURLE_OK &&
-              curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)STATUS_FETCH_TIMEOUT_MS) == CURLE_OK &&
-              curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)STATUS_FETCH_MAX_BODY) ==
+              curl->easy_setopt(e, CURLOPT_PROXY, "") == CURLE_OK &&
+              curl->easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L) == CURLE_OK &&
+              curl->easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1) == CURLE_OK &&
+              curl->easy_setopt(e, CURLOPT_NOSIGNAL, 1L) == CURLE_OK &&
+              curl->easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)STATUS_FETCH_TIMEOUT_MS) == CURLE_OK &&
+              curl->easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)STATUS_FETCH_MAX_BODY) ==
                       CURLE_OK &&
-              curl_easy_setopt(e, CURLOPT_USERAGENT, "botrunner/" BOTRUNNER_VERSION) == CURLE_OK &&
-              curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write) == CURLE_OK &&
-              curl_easy_setopt(e, CURLOPT_WRITEDATA, b) == CURLE_OK &&
-              curl_easy_setopt(e, CURLOPT_ERRORBUFFER, errbuf) == CURLE_OK;
+              curl->easy_setopt(e, CURLOPT_USERAGENT, "botrunner/" BOTRUNNER_VERSION) == CURLE_OK &&
+              curl->easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write) == CURLE_OK &&
+              curl->easy_setopt(e, CURLOPT_WRITEDATA, b) == CURLE_OK &&
+              curl->easy_setopt(e, CURLOPT_ERRORBUFFER, errbuf) == CURLE_OK;
     return ok ? 0 : -ENOMEM;
 }
 
 /* Why a transfer got no answer, as a short phrase, and the errno that stands for it. */
-static int transfer_error(CURL *e, CURLcode code, const char *errbuf, char *phrase, size_t cap)
+static int transfer_error(const struct transfer *t, CURLcode code, const char *errbuf, char *phrase,
+                          size_t cap)
 {
     long os_errno = 0;
 
@@ -118,18 +130,20 @@ static int transfer_error(CURL *e, CURLcode code, const char *errbuf, char *phra
         (void)snprintf(phrase, cap, "no answer within %u s", STATUS_FETCH_TIMEOUT_MS / 1000u);
         return -ETIMEDOUT;
     }
-    if (curl_easy_getinfo(e, CURLINFO_OS_ERRNO, &os_errno) == CURLE_OK && os_errno > 0) {
+    /* An errno is small and positive; anything else from curl is not one. */
+    if (t->curl->easy_getinfo(t->e, CURLINFO_OS_ERRNO, &os_errno) == CURLE_OK && os_errno > 0 &&
+        os_errno < 4096) {
         (void)snprintf(phrase, cap, "%s", strerror((int)os_errno));
         return -(int)os_errno;
     }
-    (void)snprintf(phrase, cap, "%s", errbuf[0] ? errbuf : curl_easy_strerror(code));
+    (void)snprintf(phrase, cap, "%s", errbuf[0] ? errbuf : t->curl->easy_strerror(code));
     return code == CURLE_COULDNT_CONNECT ? -ECONNREFUSED : -EIO;
 }
 
 int status_fetch(const char *base_url, char **ret_body, size_t *ret_len, char *reason,
                  size_t reason_cap)
 {
-    _cleanup_(curl_easy_cleanupp) CURL *e = NULL;
+    _cleanup_(transfer_done) struct transfer t = {0};
     char url[STATUS_URL_MAX + 16], errbuf[CURL_ERROR_SIZE] = "", phrase[CURL_ERROR_SIZE + 64];
     struct body b = {0};
     CURLcode code;
@@ -141,12 +155,18 @@ int status_fetch(const char *base_url, char **ret_body, size_t *ret_len, char *r
                        TEXT_QUOTE(base_url ? base_url : ""));
         return -EINVAL;
     }
-    e = curl_easy_init();
-    if (!e || setup(e, url, &b, errbuf) < 0) {
+    r = curl_dl_load(&t.curl);
+    if (r < 0) {
+        (void)snprintf(reason, reason_cap, "cannot reach %s: %s cannot be loaded", url,
+                       CURL_DL_SONAME);
+        return r;
+    }
+    t.e = t.curl->easy_init();
+    if (!t.e || setup(t.curl, t.e, url, &b, errbuf) < 0) {
         (void)snprintf(reason, reason_cap, "cannot reach %s: out of memory", url);
         return -ENOMEM;
     }
-    code = curl_easy_perform(e);
+    code = t.curl->easy_perform(t.e);
     if (b.too_big || code == CURLE_FILESIZE_EXCEEDED) {
         free(b.buf);
         (void)snprintf(reason, reason_cap, "%s answered more than %u KiB", url,
@@ -155,11 +175,11 @@ int status_fetch(const char *base_url, char **ret_body, size_t *ret_len, char *r
     }
     if (code != CURLE_OK) {
         free(b.buf);
-        r = transfer_error(e, code, errbuf, phrase, sizeof(phrase));
+        r = transfer_error(&t, code, errbuf, phrase, sizeof(phrase));
         (void)snprintf(reason, reason_cap, "cannot reach %s: %s", url, phrase);
         return r;
     }
-    (void)curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &http_status);
+    (void)t.curl->easy_getinfo(t.e, CURLINFO_RESPONSE_CODE, &http_status);
     if (http_status != 200) {
         free(b.buf);
         (void)snprintf(reason, reason_cap, "%s answered HTTP %ld", url, http_status);
@@ -167,8 +187,10 @@ int status_fetch(const char *base_url, char **ret_body, size_t *ret_len, char *r
     }
     if (!b.buf) {
         b.buf = strdup("");
-        if (!b.buf)
+        if (!b.buf) {
+            (void)snprintf(reason, reason_cap, "cannot read %s: out of memory", url);
             return -ENOMEM;
+        }
     }
     *ret_body = b.buf;
     *ret_len = b.len;
@@ -653,7 +675,7 @@ int cli_status(int argc, char **argv)
     const char *url = STATUS_DEFAULT_URL;
     char reason[STATUS_URL_MAX + 512], full[STATUS_URL_MAX + 16];
     bool raw = false;
-    size_t len;
+    size_t len = 0;
     int opt, r;
 
     optind = 1;

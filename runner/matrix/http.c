@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "matrix/curl_dl.h"
 #include "matrix/http.h"
 #include "util/macro.h"
 
@@ -48,6 +49,7 @@ struct http_socket {
 
 struct http_call {
     struct http *h;
+    const struct curl_dl *curl; /* h's table, kept here: a detached call outlives its h link */
     struct http_call *prev, *next;
     CURL *easy;
     struct curl_slist *headers; /* holds the Authorization line: wiped before it is freed */
@@ -72,6 +74,7 @@ struct http_call {
 
 struct http {
     sd_event *event;
+    const struct curl_dl *curl; /* libcurl, loaded on the first http_new() of the process */
     CURLM *multi;
     sd_event_source *timer;
     sd_event_source *defer;
@@ -91,11 +94,11 @@ static void wipe_headers(struct curl_slist *l)
 static void call_release_easy(struct http_call *c)
 {
     if (c->easy) {
-        curl_easy_cleanup(c->easy);
+        c->curl->easy_cleanup(c->easy);
         c->easy = NULL;
     }
     wipe_headers(c->headers);
-    curl_slist_free_all(c->headers);
+    c->curl->slist_free_all(c->headers);
     c->headers = NULL;
 }
 
@@ -116,7 +119,7 @@ static void call_detach(struct http_call *c)
 
     if (!h)
         return;
-    (void)curl_multi_remove_handle(h->multi, c->easy);
+    (void)h->curl->multi_remove_handle(h->multi, c->easy);
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -175,7 +178,7 @@ static void call_finish(struct http_call *c, CURLcode code)
     http_done_t done = c->done;
     void *userdata = c->userdata;
 
-    (void)curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &resp.status);
+    (void)c->curl->easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &resp.status);
     call_detach(c);
     call_release_easy(c);
     done(&resp, userdata);
@@ -231,7 +234,7 @@ static bool header_value(const char *line, size_t len, size_t name_len, char *bu
 }
 
 /* Retry-After is delta-seconds or an HTTP-date (RFC 9110 10.2.3); -1 when unreadable. */
-static int64_t parse_retry_after(const char *v)
+static int64_t parse_retry_after(const struct curl_dl *curl, const char *v)
 {
     uint64_t secs = 0;
     time_t t, now;
@@ -246,7 +249,7 @@ static int64_t parse_retry_after(const char *v)
         }
         return (int64_t)(secs * 1000);
     }
-    t = curl_getdate(v, NULL);
+    t = curl->getdate(v, NULL);
     if (t == (time_t)-1)
         return -1;
     now = time(NULL);
@@ -276,7 +279,7 @@ static size_t on_header(char *line, size_t size, size_t nmemb, void *userdata)
         c->content_type[0] = '\0';
     } else if (header_is(line, len, "Retry-After")) {
         if (header_value(line, len, strlen("Retry-After:"), v, sizeof(v)))
-            c->retry_after_ms = parse_retry_after(v);
+            c->retry_after_ms = parse_retry_after(c->curl, v);
     } else if (header_is(line, len, "Content-Type")) {
         if (!header_value(line, len, strlen("Content-Type:"), c->content_type,
                           sizeof(c->content_type)))
@@ -343,7 +346,7 @@ static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
         action |= CURL_CSELECT_OUT;
     if (revents & (EPOLLERR | EPOLLHUP))
         action |= CURL_CSELECT_ERR;
-    (void)curl_multi_socket_action(h->multi, fd, action, &running);
+    (void)h->curl->multi_socket_action(h->multi, fd, action, &running);
     schedule_collect(h);
     return 0;
 }
@@ -355,7 +358,7 @@ static int on_timer(sd_event_source *s, uint64_t usec, void *userdata)
 
     (void)s;
     (void)usec;
-    (void)curl_multi_socket_action(h->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    (void)h->curl->multi_socket_action(h->multi, CURL_SOCKET_TIMEOUT, 0, &running);
     schedule_collect(h);
     return 0;
 }
@@ -369,7 +372,7 @@ static int on_collect(sd_event_source *s, void *userdata)
     CURLcode code;
 
     (void)s;
-    msg = curl_multi_info_read(h->multi, &queued);
+    msg = h->curl->multi_info_read(h->multi, &queued);
     if (!msg)
         return 0;
     /* More may be queued: come back on the next iteration, before the callback runs (it
@@ -378,7 +381,7 @@ static int on_collect(sd_event_source *s, void *userdata)
     if (msg->msg != CURLMSG_DONE)
         return 0;
     code = msg->data.result;
-    if (curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&c) != CURLE_OK || !c)
+    if (h->curl->easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&c) != CURLE_OK || !c)
         return 0;
     call_finish(c, code);
     return 0;
@@ -405,7 +408,7 @@ static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userdata, voi
     (void)easy;
     if (what == CURL_POLL_REMOVE) {
         if (s) {
-            (void)curl_multi_assign(h->multi, fd, NULL);
+            (void)h->curl->multi_assign(h->multi, fd, NULL);
             socket_free(h, s);
         }
         return 0;
@@ -432,7 +435,7 @@ static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userdata, voi
     if (s->next)
         s->next->prev = s;
     h->sockets = s;
-    if (curl_multi_assign(h->multi, fd, s) != CURLM_OK) {
+    if (h->curl->multi_assign(h->multi, fd, s) != CURLM_OK) {
         socket_free(h, s);
         return -1;
     }
@@ -455,21 +458,22 @@ static int on_timer_request(CURLM *multi, long timeout_ms, void *userdata)
 int http_new(sd_event *event, struct http **ret)
 {
     _cleanup_(http_freep) struct http *h = NULL;
+    const struct curl_dl *curl;
     int r;
 
     assert(event);
     assert(ret);
 
-    /* Reference-counted by curl: every http_free() balances it. */
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-        return -EIO;
+    /* The loader also runs curl_global_init(), once per process, before any handle. */
+    r = curl_dl_load(&curl);
+    if (r < 0)
+        return r;
     h = calloc(1, sizeof(*h));
-    if (!h) {
-        curl_global_cleanup();
+    if (!h)
         return -ENOMEM;
-    }
+    h->curl = curl;
     h->event = sd_event_ref(event);
-    h->multi = curl_multi_init();
+    h->multi = curl->multi_init();
     if (!h->multi)
         return -ENOMEM;
 
@@ -485,10 +489,10 @@ int http_new(sd_event *event, struct http **ret)
     (void)sd_event_source_set_enabled(h->defer, SD_EVENT_OFF);
     (void)sd_event_source_set_description(h->defer, "http-collect");
 
-    if (curl_multi_setopt(h->multi, CURLMOPT_SOCKETFUNCTION, on_socket) != CURLM_OK ||
-        curl_multi_setopt(h->multi, CURLMOPT_SOCKETDATA, h) != CURLM_OK ||
-        curl_multi_setopt(h->multi, CURLMOPT_TIMERFUNCTION, on_timer_request) != CURLM_OK ||
-        curl_multi_setopt(h->multi, CURLMOPT_TIMERDATA, h) != CURLM_OK)
+    if (curl->multi_setopt(h->multi, CURLMOPT_SOCKETFUNCTION, on_socket) != CURLM_OK ||
+        curl->multi_setopt(h->multi, CURLMOPT_SOCKETDATA, h) != CURLM_OK ||
+        curl->multi_setopt(h->multi, CURLMOPT_TIMERFUNCTION, on_timer_request) != CURLM_OK ||
+        curl->multi_setopt(h->multi, CURLMOPT_TIMERDATA, h) != CURLM_OK)
         return -EIO;
 
     *ret = TAKE_PTR(h);
@@ -509,14 +513,13 @@ struct http *http_free(struct http *h)
     /* Cleaning up the multi handle closes its cached connections and may ask us to stop
      * watching their sockets: h must still be whole here. */
     if (h->multi)
-        curl_multi_cleanup(h->multi);
+        h->curl->multi_cleanup(h->multi);
     while (h->sockets)
         socket_free(h, h->sockets);
     sd_event_source_disable_unref(h->timer);
     sd_event_source_disable_unref(h->defer);
     sd_event_unref(h->event);
     free(h);
-    curl_global_cleanup();
     return NULL;
 }
 
@@ -529,13 +532,13 @@ static bool header_safe(const char *s, size_t max)
     return n > 0 && n <= max && !strpbrk(s, "\r\n");
 }
 
-static int add_header(struct curl_slist **l, const char *line)
+static int add_header(struct http_call *c, const char *line)
 {
-    struct curl_slist *n = curl_slist_append(*l, line);
+    struct curl_slist *n = c->curl->slist_append(c->headers, line);
 
     if (!n)
         return -ENOMEM;
-    *l = n;
+    c->headers = n;
     return 0;
 }
 
@@ -546,67 +549,69 @@ static int set_headers(struct http_call *c, const struct http_request *req, bool
 
     /* No "Expect: 100-continue" before large bodies: it costs a round trip (or a second
      * when the server ignores it) and buys nothing against our own homeserver. */
-    r = add_header(&c->headers, "Expect:");
+    r = add_header(c, "Expect:");
     if (r < 0)
         return r;
     if (req->content_type) {
         if (!header_safe(req->content_type, HTTP_MAX_CONTENT_TYPE))
             return -EINVAL;
         (void)snprintf(line, sizeof(line), "Content-Type: %s", req->content_type);
-        r = add_header(&c->headers, line);
+        r = add_header(c, line);
     } else if (has_body)
         /* Drop curl's default form type for POST bodies. */
-        r = add_header(&c->headers, "Content-Type:");
+        r = add_header(c, "Content-Type:");
     if (r < 0)
         return r;
     if (req->bearer) {
         if (!header_safe(req->bearer, HTTP_MAX_BEARER))
             return -EINVAL;
         (void)snprintf(line, sizeof(line), "Authorization: Bearer %s", req->bearer);
-        r = add_header(&c->headers, line);
+        r = add_header(c, line);
         explicit_bzero(line, sizeof(line));
         if (r < 0)
             return r;
     }
-    return curl_easy_setopt(c->easy, CURLOPT_HTTPHEADER, c->headers) == CURLE_OK ? 0 : -EIO;
+    return c->curl->easy_setopt(c->easy, CURLOPT_HTTPHEADER, c->headers) == CURLE_OK ? 0 : -EIO;
 }
 
 static int set_body(struct http_call *c, const struct http_request *req)
 {
+    const struct curl_dl *curl = c->curl;
     CURL *e = c->easy;
     bool ok = true;
 
     if (streq(req->method, "GET") || streq(req->method, "DELETE")) {
         if (req->body || req->body_fd > 0)
             return -EINVAL;
-        ok = curl_easy_setopt(e, CURLOPT_HTTPGET, 1L) == CURLE_OK;
+        ok = curl->easy_setopt(e, CURLOPT_HTTPGET, 1L) == CURLE_OK;
     } else if (req->body_fd > 0) {
         c->fd = req->body_fd;
         c->fd_size = req->body_size;
         c->fd_start = lseek(req->body_fd, 0, SEEK_CUR);
         if (c->fd_start < 0)
             return negative_errno();
-        ok = curl_easy_setopt(e, CURLOPT_POST, 1L) == CURLE_OK &&
-             curl_easy_setopt(e, CURLOPT_READFUNCTION, on_read) == CURLE_OK &&
-             curl_easy_setopt(e, CURLOPT_READDATA, c) == CURLE_OK &&
-             curl_easy_setopt(e, CURLOPT_SEEKFUNCTION, on_seek) == CURLE_OK &&
-             curl_easy_setopt(e, CURLOPT_SEEKDATA, c) == CURLE_OK &&
-             curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_size) ==
+        ok = curl->easy_setopt(e, CURLOPT_POST, 1L) == CURLE_OK &&
+             curl->easy_setopt(e, CURLOPT_READFUNCTION, on_read) == CURLE_OK &&
+             curl->easy_setopt(e, CURLOPT_READDATA, c) == CURLE_OK &&
+             curl->easy_setopt(e, CURLOPT_SEEKFUNCTION, on_seek) == CURLE_OK &&
+             curl->easy_setopt(e, CURLOPT_SEEKDATA, c) == CURLE_OK &&
+             curl->easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_size) ==
                      CURLE_OK;
     } else {
         /* An empty body is still set explicitly: a POST without one would make curl read
          * its default source, stdin. */
-        ok = curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE,
-                              (curl_off_t)(req->body ? req->body_len : 0)) == CURLE_OK &&
-             curl_easy_setopt(e, CURLOPT_COPYPOSTFIELDS, req->body ? req->body : "") == CURLE_OK;
+        ok = curl->easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE,
+                               (curl_off_t)(req->body ? req->body_len : 0)) == CURLE_OK &&
+             curl->easy_setopt(e, CURLOPT_COPYPOSTFIELDS, req->body ? req->body : "") == CURLE_OK;
     }
     if (ok && !streq(req->method, "GET") && !streq(req->method, "POST"))
-        ok = curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, req->method) == CURLE_OK;
+        ok = curl->easy_setopt(e, CURLOPT_CUSTOMREQUEST, req->method) == CURLE_OK;
     return ok ? 0 : -ENOMEM;
 }
 
 static int set_options(struct http_call *c, const struct http_request *req)
 {
+    const struct curl_dl *curl = c->curl;
     CURL *e = c->easy;
     uint64_t timeout = req->timeout_ms ? req->timeout_ms : HTTP_DEFAULT_TIMEOUT_MS;
     bool ok;
@@ -614,26 +619,26 @@ static int set_options(struct http_call *c, const struct http_request *req)
     /* No CURLOPT_VERBOSE, ever: it would print the Authorization header. No redirects (a
      * homeserver has no reason to send us elsewhere, and a redirect could carry the body
      * and token to another host), no compression (nothing to bomb us with), HTTP/1.1. */
-    ok = curl_easy_setopt(e, CURLOPT_URL, req->url) == CURLE_OK &&
+    ok = curl->easy_setopt(e, CURLOPT_URL, req->url) == CURLE_OK &&
 #if LIBCURL_VERSION_NUM >= 0x075500
-         curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https") == CURLE_OK &&
+         curl->easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https") == CURLE_OK &&
 #else
-         curl_easy_setopt(e, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS)) ==
+         curl->easy_setopt(e, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS)) ==
                  CURLE_OK &&
 #endif
-         curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L) == CURLE_OK &&
-         curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1) == CURLE_OK &&
-         curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L) == CURLE_OK &&
-         curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)timeout) == CURLE_OK &&
-         curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)HTTP_CONNECT_TIMEOUT_MS) ==
+         curl->easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L) == CURLE_OK &&
+         curl->easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1) == CURLE_OK &&
+         curl->easy_setopt(e, CURLOPT_NOSIGNAL, 1L) == CURLE_OK &&
+         curl->easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)timeout) == CURLE_OK &&
+         curl->easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)HTTP_CONNECT_TIMEOUT_MS) ==
                  CURLE_OK &&
-         curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)c->max) == CURLE_OK &&
-         curl_easy_setopt(e, CURLOPT_USERAGENT, HTTP_USER_AGENT) == CURLE_OK &&
-         curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write) == CURLE_OK &&
-         curl_easy_setopt(e, CURLOPT_WRITEDATA, c) == CURLE_OK &&
-         curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header) == CURLE_OK &&
-         curl_easy_setopt(e, CURLOPT_HEADERDATA, c) == CURLE_OK &&
-         curl_easy_setopt(e, CURLOPT_PRIVATE, c) == CURLE_OK;
+         curl->easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)c->max) == CURLE_OK &&
+         curl->easy_setopt(e, CURLOPT_USERAGENT, HTTP_USER_AGENT) == CURLE_OK &&
+         curl->easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write) == CURLE_OK &&
+         curl->easy_setopt(e, CURLOPT_WRITEDATA, c) == CURLE_OK &&
+         curl->easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header) == CURLE_OK &&
+         curl->easy_setopt(e, CURLOPT_HEADERDATA, c) == CURLE_OK &&
+         curl->easy_setopt(e, CURLOPT_PRIVATE, c) == CURLE_OK;
     return ok ? 0 : -ENOMEM;
 }
 
@@ -667,7 +672,8 @@ int http_start(struct http *h, const struct http_request *req, http_done_t done,
     c->max = req->max_response ? req->max_response : HTTP_DEFAULT_MAX_RESPONSE;
     c->retry_after_ms = -1;
     c->fd = -EBADF;
-    c->easy = curl_easy_init();
+    c->curl = h->curl;
+    c->easy = c->curl->easy_init();
     if (!c->easy)
         return -ENOMEM;
 
@@ -681,7 +687,7 @@ int http_start(struct http *h, const struct http_request *req, http_done_t done,
     if (r < 0)
         return r;
 
-    if (curl_multi_add_handle(h->multi, c->easy) != CURLM_OK)
+    if (h->curl->multi_add_handle(h->multi, c->easy) != CURLM_OK)
         return -ENOMEM;
     c->h = h;
     c->next = h->calls;

@@ -35,32 +35,33 @@ int store_account_put(struct store *s, const char *instance_id, const char *user
     r = seal_seal(s->key, access_token, strlen(access_token), &sealed, &sealed_len);
     if (r < 0)
         return r;
-    return store_write(s->db, SQL_ACCOUNT_PUT, STORE_TEXT(instance_id), STORE_TEXT(user_id),
+    return store_write(s, SQL_ACCOUNT_PUT, STORE_TEXT(instance_id), STORE_TEXT(user_id),
                        STORE_TEXT(device_id), STORE_BLOB(sealed, sealed_len));
 }
 
 int store_account_get(struct store *s, const char *instance_id, char **ret_user_id,
                       char **ret_device_id, char **ret_access_token)
 {
-    _cleanup_(sqlite3_finalizep) sqlite3_stmt *st = NULL;
+    _cleanup_(store_stmt_releasep) struct store_stmt *q = NULL;
     _cleanup_free_ char *user_id = NULL, *device_id = NULL;
     _cleanup_plaintext_ char *token = NULL;
     int r;
 
     assert(s);
-    r = store_select_by_id(s->db,
+    r = store_select_by_id(s,
                            "SELECT user_id, device_id, access_token FROM accounts"
                            "  WHERE instance_id = ?1",
-                           instance_id, &st);
+                           instance_id, &q);
     if (r >= 0)
-        r = store_column_strdup(st, 0, &user_id);
+        r = store_column_strdup(q->stmt, 0, &user_id);
     if (r >= 0)
-        r = store_column_strdup(st, 1, &device_id);
+        r = store_column_strdup(q->stmt, 1, &device_id);
     if (r < 0)
         return r;
-    if (sqlite3_column_type(st, 2) != SQLITE_BLOB)
+    if (sqlite3_column_type(q->stmt, 2) != SQLITE_BLOB)
         return -EBADMSG;
-    r = seal_open(s->key, sqlite3_column_blob(st, 2), (size_t)sqlite3_column_bytes(st, 2), &token);
+    r = seal_open(s->key, sqlite3_column_blob(q->stmt, 2), (size_t)sqlite3_column_bytes(q->stmt, 2),
+                  &token);
     if (r < 0)
         return r;
 
@@ -88,28 +89,29 @@ int store_account_password_put(struct store *s, const char *instance_id, const c
     r = seal_seal(s->key, password, strlen(password), &sealed, &sealed_len);
     if (r < 0)
         return r;
-    return store_write(s->db,
+    return store_write(s,
                        "INSERT INTO account_passwords (instance_id, user_id, password, created_at)"
                        "  VALUES (?1, ?2, ?3, CAST(strftime('%s', 'now') AS INTEGER))"
                        "  ON CONFLICT (instance_id) DO UPDATE SET user_id = excluded.user_id,"
                        "    password = excluded.password, created_at = excluded.created_at",
-                       STORE_TEXT(instance_id), STORE_TEXT(user_id), STORE_BLOB(sealed, sealed_len));
+                       STORE_TEXT(instance_id), STORE_TEXT(user_id),
+                       STORE_BLOB(sealed, sealed_len));
 }
 
 int store_account_password_get(struct store *s, const char *instance_id, char **ret_password)
 {
-    _cleanup_(sqlite3_finalizep) sqlite3_stmt *st = NULL;
+    _cleanup_(store_stmt_releasep) struct store_stmt *q = NULL;
     int r;
 
     assert(s);
-    r = store_select_by_id(s->db, "SELECT password FROM account_passwords WHERE instance_id = ?1",
-                           instance_id, &st);
+    r = store_select_by_id(s, "SELECT password FROM account_passwords WHERE instance_id = ?1",
+                           instance_id, &q);
     if (r < 0)
         return r;
-    if (sqlite3_column_type(st, 0) != SQLITE_BLOB)
+    if (sqlite3_column_type(q->stmt, 0) != SQLITE_BLOB)
         return -EBADMSG;
-    return seal_open(s->key, sqlite3_column_blob(st, 0), (size_t)sqlite3_column_bytes(st, 0),
-                     ret_password);
+    return seal_open(s->key, sqlite3_column_blob(q->stmt, 0),
+                     (size_t)sqlite3_column_bytes(q->stmt, 0), ret_password);
 }
 
 int store_sync_position_set(struct store *s, const char *instance_id, const char *next_batch,
@@ -123,7 +125,7 @@ int store_sync_position_set(struct store *s, const char *instance_id, const char
         (r = store_check_line(filter_id, STORE_TOKEN_MAX, true)) < 0)
         return r;
 
-    return store_write_one(s->db,
+    return store_write_one(s,
                            "UPDATE accounts SET next_batch = ?2, filter_id = ?3,"
                            "  updated_at = CAST(strftime('%s', 'now') AS INTEGER)"
                            "  WHERE instance_id = ?1",
@@ -133,18 +135,17 @@ int store_sync_position_set(struct store *s, const char *instance_id, const char
 int store_sync_position_get(struct store *s, const char *instance_id, char **ret_next_batch,
                             char **ret_filter_id)
 {
-    _cleanup_(sqlite3_finalizep) sqlite3_stmt *st = NULL;
+    _cleanup_(store_stmt_releasep) struct store_stmt *q = NULL;
     _cleanup_free_ char *next_batch = NULL, *filter_id = NULL;
     int r;
 
     assert(s);
-    r = store_select_by_id(s->db,
-                           "SELECT next_batch, filter_id FROM accounts WHERE instance_id = ?1",
-                           instance_id, &st);
+    r = store_select_by_id(s, "SELECT next_batch, filter_id FROM accounts WHERE instance_id = ?1",
+                           instance_id, &q);
     if (r >= 0)
-        r = store_column_strdup(st, 0, &next_batch);
+        r = store_column_strdup(q->stmt, 0, &next_batch);
     if (r >= 0)
-        r = store_column_strdup(st, 1, &filter_id);
+        r = store_column_strdup(q->stmt, 1, &filter_id);
     if (r < 0)
         return r;
 

@@ -7,16 +7,16 @@
 #include "store/store-internal.h"
 
 /* count(*) always has its one row, so store_select_by_id()'s -ENOENT cannot happen here. */
-static int outbox_count(sqlite3 *db, const char *instance_id, int64_t *ret)
+static int outbox_count(struct store *s, const char *instance_id, int64_t *ret)
 {
-    _cleanup_(sqlite3_finalizep) sqlite3_stmt *st = NULL;
+    _cleanup_(store_stmt_releasep) struct store_stmt *q = NULL;
     int r;
 
-    r = store_select_by_id(db, "SELECT count(*) FROM outbox WHERE instance_id = ?1", instance_id,
-                           &st);
+    r = store_select_by_id(s, "SELECT count(*) FROM outbox WHERE instance_id = ?1", instance_id,
+                           &q);
     if (r < 0)
         return r;
-    *ret = sqlite3_column_int64(st, 0);
+    *ret = sqlite3_column_int64(q->stmt, 0);
     return 0;
 }
 
@@ -40,12 +40,12 @@ int store_outbox_add(struct store *s, const char *instance_id, const char *txn_i
     if (r < 0)
         return r;
     _cleanup_(store_transaction_abortp) struct store *txn = s;
-    r = outbox_count(s->db, instance_id, &count);
+    r = outbox_count(s, instance_id, &count);
     if (r < 0)
         return r;
     if (count >= STORE_OUTBOX_MAX)
         return -ENOBUFS;
-    r = store_write(s->db,
+    r = store_write(s,
                     "INSERT INTO outbox (txn_id, instance_id, room_id, event_type, content,"
                     "  created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                     STORE_TEXT(txn_id), STORE_TEXT(instance_id), STORE_TEXT(room_id),
@@ -64,7 +64,7 @@ static int outbox_update(struct store *s, const char *sql, const char *txn_id)
     r = store_check_line(txn_id, STORE_ID_MAX, false);
     if (r < 0)
         return r;
-    return store_write_one(s->db, sql, STORE_TEXT(txn_id));
+    return store_write_one(s, sql, STORE_TEXT(txn_id));
 }
 
 int store_outbox_remove(struct store *s, const char *txn_id)
@@ -126,7 +126,7 @@ static int outbox_row_read(sqlite3_stmt *st, struct outbox_row *ret)
 int store_outbox_list(struct store *s, const char *instance_id, store_outbox_cb_t cb,
                       void *userdata)
 {
-    _cleanup_(sqlite3_finalizep) sqlite3_stmt *st = NULL;
+    _cleanup_(store_stmt_releasep) struct store_stmt *q = NULL;
     int64_t cursor = 0;
     int r;
 
@@ -136,13 +136,14 @@ int store_outbox_list(struct store *s, const char *instance_id, store_outbox_cb_
     if (r < 0)
         return r;
 
-    r = store_prepare(s->db,
-                      "SELECT rowid, txn_id, room_id, event_type, content, created_at, attempts"
-                      "  FROM outbox WHERE instance_id = ?1 AND rowid > ?2"
-                      "  ORDER BY rowid LIMIT 1",
-                      &st);
+    /* Lent out for the whole listing: a callback listing again gets a copy of its own. */
+    r = store_stmt_get(s,
+                       "SELECT rowid, txn_id, room_id, event_type, content, created_at, attempts"
+                       "  FROM outbox WHERE instance_id = ?1 AND rowid > ?2"
+                       "  ORDER BY rowid LIMIT 1",
+                       &q);
     if (r >= 0)
-        r = store_bind_text(st, 1, instance_id);
+        r = store_bind_text(q->stmt, 1, instance_id);
     if (r < 0)
         return r;
     /* At most STORE_OUTBOX_MAX rows exist for the instance; entries the callback adds
@@ -150,13 +151,14 @@ int store_outbox_list(struct store *s, const char *instance_id, store_outbox_cb_
     for (unsigned i = 0; i < STORE_OUTBOX_MAX; i++) {
         struct outbox_row row;
 
-        r = store_bind_int64(st, 2, cursor);
+        r = store_bind_int64(q->stmt, 2, cursor);
         if (r >= 0)
-            r = store_step_row(st);
+            r = store_step_row(q->stmt);
         if (r <= 0)
             return r;
-        r = outbox_row_read(st, &row);
-        sqlite3_reset(st);
+        r = outbox_row_read(q->stmt, &row);
+        /* Reset before the callback: the statement then holds no lock and no row. */
+        sqlite3_reset(q->stmt);
         if (r < 0)
             return r;
         cursor = row.rowid;
@@ -181,7 +183,7 @@ int store_event_mark_handled(struct store *s, const char *instance_id, const cha
     /* One statement, so check-and-mark is atomic even between processes: a second mark
      * inserts nothing and changes no row. (Not store_write_one(): its -ENOENT is taken, by
      * an unknown instance.) */
-    r = store_write(s->db,
+    r = store_write(s,
                     "INSERT INTO handled_events (instance_id, event_id, handled_at)"
                     "  VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
                     STORE_TEXT(instance_id), STORE_TEXT(event_id), STORE_INT64(now));
@@ -192,27 +194,26 @@ int store_event_mark_handled(struct store *s, const char *instance_id, const cha
 
 int store_event_is_handled(struct store *s, const char *instance_id, const char *event_id)
 {
-    _cleanup_(sqlite3_finalizep) sqlite3_stmt *st = NULL;
+    _cleanup_(store_stmt_releasep) struct store_stmt *q = NULL;
     int r;
 
     assert(s);
     if ((r = store_check_line(instance_id, STORE_ID_MAX, false)) < 0 ||
         (r = store_check_line(event_id, STORE_ID_MAX, false)) < 0)
         return r;
-    r = store_prepare(s->db,
-                      "SELECT 1 FROM handled_events WHERE instance_id = ?1 AND event_id = ?2", &st);
+    r = store_stmt_get(s, "SELECT 1 FROM handled_events WHERE instance_id = ?1 AND event_id = ?2",
+                       &q);
     if (r >= 0)
-        r = store_bind_text(st, 1, instance_id);
+        r = store_bind_values(q->stmt,
+                              STORE_VALUES_(STORE_TEXT(instance_id), STORE_TEXT(event_id)));
     if (r >= 0)
-        r = store_bind_text(st, 2, event_id);
-    if (r >= 0)
-        r = store_step_row(st);
+        r = store_step_row(q->stmt);
     return r < 0 ? r : r > 0;
 }
 
 int store_event_prune(struct store *s, int64_t older_than)
 {
     assert(s);
-    return store_write(s->db, "DELETE FROM handled_events WHERE handled_at < ?1",
+    return store_write(s, "DELETE FROM handled_events WHERE handled_at < ?1",
                        STORE_INT64(older_than));
 }

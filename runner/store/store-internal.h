@@ -1,5 +1,5 @@
-/* Shared by the store's own files only: the store handle and the small SQLite helpers
- * (error mapping, statements and their bound values, transactions, input checks). */
+/* Shared by the store's own files only: the store handle, its cache of prepared statements
+ * and the small SQLite helpers (error mapping, bound values, transactions, input checks). */
 #pragma once
 
 #include <sqlite3.h>
@@ -11,10 +11,38 @@
 #include "store/store.h"
 #include "util/macro.h"
 
+/* SQLite's page cache per connection, in KiB. Its default, 2 000 KiB, fills as the handled
+ * marks accumulate and then stays resident for the worker's life (the RSS grew by 1.4 MiB
+ * over the first 40 000 events of bench/event-cost). bot.db is small and what a handled
+ * event touches is a handful of pages: the instance's row, the outbox's few rows, the right
+ * edge of the handled marks' index, the b-trees' upper levels. A page that falls out of the
+ * cache is read again from the OS's page cache (a copy, no disk access), so 512 KiB (about
+ * 120 pages of 4 KiB: SQLite counts each page's header in the budget) costs nothing
+ * measurable per event (docs/benchmarks.md). Set on both of store_open()'s connections;
+ * here so that the tests can check it. */
+#define STORE_PAGE_CACHE_KIB 512
+
+/* Statements the cache may hold for one connection. The store's SQL is a fixed set of string
+ * constants (29 today, the transactions' own included); a second copy of one is made
+ * only while the first is lent out (a listing's callback listing the same thing again).
+ * Reaching this bound means a statement is being built at run time, a programming error. */
+#define STORE_STMT_CACHE_MAX 64
+
+/* One cached statement: prepared once (SQLITE_PREPARE_PERSISTENT), lent out by
+ * store_stmt_get() and given back, reset and cleared of its bindings, by
+ * store_stmt_release(). */
+struct store_stmt {
+    const char *sql; /* the key: the SQL constant's address */
+    sqlite3_stmt *stmt;
+    bool in_use;
+};
+
 struct store {
     sqlite3 *db;
     struct seal_key *key;
     unsigned txn_depth; /* open store_transaction_begin() levels */
+    struct store_stmt stmts[STORE_STMT_CACHE_MAX];
+    size_t n_stmts;
 };
 
 /* Cleanup for a transaction opened with store_transaction_begin():
@@ -30,9 +58,28 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(sqlite3 *, sqlite3_close_v2)
  * check/not null -EINVAL; corruption -EBADMSG. */
 int store_errno(int rc);
 
-/* Run fixed SQL (never built from input: use store_prepare() and bind for that). */
+/* Run fixed SQL (never built from input: bind values for that). One-shot, for what runs once
+ * per open (checks, pragmas, migrations); everything a store function runs per call goes
+ * through the cache below. */
 int store_exec(sqlite3 *db, const char *sql);
+/* Prepare a statement to run once and finalize (sqlite3_finalizep). Same use as store_exec(). */
 int store_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **ret);
+
+/* Lend out the cached statement for sql, preparing it on first use. sql must be a string
+ * constant: its address is the cache key, so the same address must always hold the same
+ * text. Give it back with store_stmt_release(), best through the cleanup:
+ * `_cleanup_(store_stmt_releasep) struct store_stmt *q = NULL;`. A statement left un-reset
+ * would keep a read transaction open (the WAL could not be checkpointed past it). */
+int store_stmt_get(struct store *s, const char *sql, struct store_stmt **ret);
+/* Reset the statement and clear its bindings (the bound text is the caller's, and about to
+ * be freed), then mark it free for the next user. NULL is a no-op. */
+void store_stmt_release(struct store_stmt *q);
+static inline void store_stmt_releasep(struct store_stmt **q)
+{
+    store_stmt_release(*q);
+}
+/* Finalize every cached statement: before the connection closes. */
+void store_stmt_cache_clear(struct store *s);
 /* Step a statement that returns no rows. */
 int store_step_done(sqlite3_stmt *st);
 /* Step once: 1 when a row is ready, 0 when there are no more, negative errno on error. */
@@ -68,21 +115,28 @@ struct store_value {
     (const struct store_value[]){__VA_ARGS__},                                                     \
             ELEMENTSOF(((const struct store_value[]){__VA_ARGS__}))
 
-/* Run one statement that returns no rows, its values bound to ?1, ?2, ... in order:
- * `store_write(db, "DELETE FROM t WHERE a = ?1 AND b < ?2", STORE_TEXT(a), STORE_INT64(b))`. */
-#define store_write(db, sql, ...) store_write_values((db), (sql), STORE_VALUES_(__VA_ARGS__))
-int store_write_values(sqlite3 *db, const char *sql, const struct store_value *values, size_t n);
+/* Bind values[0] to ?1, values[1] to ?2, ... */
+int store_bind_values(sqlite3_stmt *st, const struct store_value *values, size_t n);
+
+/* Run one cached statement that returns no rows, its values bound to ?1, ?2, ... in order:
+ * `store_write(s, "DELETE FROM t WHERE a = ?1 AND b < ?2", STORE_TEXT(a), STORE_INT64(b))`.
+ * sqlite3_changes(s->db) then counts the rows it changed. */
+#define store_write(s, sql, ...) store_write_values((s), (sql), STORE_VALUES_(__VA_ARGS__))
+int store_write_values(struct store *s, const char *sql, const struct store_value *values,
+                       size_t n);
+/* As store_write(), for a statement without parameters (BEGIN, COMMIT, ...). */
+int store_run(struct store *s, const char *sql);
 /* As store_write(), for a write by key that must change its row: -ENOENT when it changed
  * none (no row has that key). */
-#define store_write_one(db, sql, ...)                                                              \
-    store_write_one_values((db), (sql), STORE_VALUES_(__VA_ARGS__))
-int store_write_one_values(sqlite3 *db, const char *sql, const struct store_value *values,
+#define store_write_one(s, sql, ...) store_write_one_values((s), (sql), STORE_VALUES_(__VA_ARGS__))
+int store_write_one_values(struct store *s, const char *sql, const struct store_value *values,
                            size_t n);
 
-/* Check id as every id is checked (store_check_line(), STORE_ID_MAX), prepare sql, bind the
- * id to ?1 and step to the one row it selects: -ENOENT when there is none. On success
- * *ret is the statement, its columns ready to read. */
-int store_select_by_id(sqlite3 *db, const char *sql, const char *id, sqlite3_stmt **ret);
+/* Check id as every id is checked (store_check_line(), STORE_ID_MAX), take sql's cached
+ * statement, bind the id to ?1 and step to the one row it selects: -ENOENT when there is
+ * none. On success *ret is the lent statement, its columns ready to read: give it back with
+ * store_stmt_release(). */
+int store_select_by_id(struct store *s, const char *sql, const char *id, struct store_stmt **ret);
 
 /* Copy a text column; SQL NULL gives *ret = NULL. */
 int store_column_strdup(sqlite3_stmt *st, int col, char **ret);
@@ -101,7 +155,8 @@ int store_check_json(const char *value, size_t max, bool optional);
 bool store_name_in(const char *value, const char *const *names);
 
 /* BEGIN IMMEDIATE: take the write lock up front, so a transaction never has to upgrade a
- * read lock and deadlock against another process doing the same. */
+ * read lock and deadlock against another process doing the same. For the migrations, on the
+ * bare connection; a struct store's transactions are store_transaction_begin()'s. */
 int store_begin(sqlite3 *db);
 /* COMMIT; on failure the transaction is rolled back, so the caller only reports. */
 int store_commit(sqlite3 *db);

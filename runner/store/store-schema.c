@@ -108,13 +108,21 @@ int store_read_version(sqlite3 *db, int *ret)
     return 0;
 }
 
+/* Run once in a database's life, on the bare connection: not worth a cached statement. */
 static int key_check_insert(sqlite3 *db, const struct seal_key *key)
 {
+    _cleanup_(sqlite3_finalizep) sqlite3_stmt *st = NULL;
     uint8_t check[SEAL_KEY_CHECK_BYTES];
+    int r;
 
     seal_key_check(key, check);
-    return store_write(db, "INSERT INTO meta (key, value) VALUES (?1, ?2)",
-                       STORE_TEXT(STORE_META_KEY_CHECK), STORE_BLOB(check, sizeof(check)));
+    r = store_prepare(db, "INSERT INTO meta (key, value) VALUES (?1, ?2)", &st);
+    if (r >= 0)
+        r = store_bind_values(st, STORE_VALUES_(STORE_TEXT(STORE_META_KEY_CHECK),
+                                                STORE_BLOB(check, sizeof(check))));
+    if (r >= 0)
+        r = store_step_done(st);
+    return r;
 }
 
 int store_key_check_verify(sqlite3 *db, const struct seal_key *key)

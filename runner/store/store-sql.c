@@ -1,5 +1,5 @@
-/* The store's SQLite glue: result codes as errnos, prepared statements with bound values,
- * transactions, and the checks every string passes before it is bound. */
+/* The store's SQLite glue: result codes as errnos, statements with bound values (run through
+ * the statement cache, store-stmt.c), transactions, and the checks every string passes. */
 #include <assert.h>
 #include <errno.h>
 #include <string.h>
@@ -129,60 +129,62 @@ static int bind_value(sqlite3_stmt *st, int idx, const struct store_value *v)
 }
 
 /* Parameters are numbered from 1: values[0] binds ?1. */
-static int prepare_bound(sqlite3 *db, const char *sql, const struct store_value *values, size_t n,
-                         sqlite3_stmt **ret)
+int store_bind_values(sqlite3_stmt *st, const struct store_value *values, size_t n)
 {
-    _cleanup_(sqlite3_finalizep) sqlite3_stmt *st = NULL;
-    int r;
+    int r = 0;
 
-    r = store_prepare(db, sql, &st);
     for (size_t i = 0; r >= 0 && i < n; i++)
         r = bind_value(st, (int)i + 1, &values[i]);
-    if (r < 0)
-        return r;
-    *ret = TAKE_PTR(st);
-    return 0;
+    return r;
 }
 
-int store_write_values(sqlite3 *db, const char *sql, const struct store_value *values, size_t n)
+int store_write_values(struct store *s, const char *sql, const struct store_value *values, size_t n)
 {
-    _cleanup_(sqlite3_finalizep) sqlite3_stmt *st = NULL;
+    _cleanup_(store_stmt_releasep) struct store_stmt *q = NULL;
     int r;
 
-    r = prepare_bound(db, sql, values, n, &st);
-    if (r < 0)
-        return r;
-    return store_step_done(st);
+    r = store_stmt_get(s, sql, &q);
+    if (r >= 0)
+        r = store_bind_values(q->stmt, values, n);
+    if (r >= 0)
+        r = store_step_done(q->stmt);
+    return r;
 }
 
-int store_write_one_values(sqlite3 *db, const char *sql, const struct store_value *values, size_t n)
+int store_run(struct store *s, const char *sql)
 {
-    int r = store_write_values(db, sql, values, n);
+    return store_write_values(s, sql, NULL, 0);
+}
+
+int store_write_one_values(struct store *s, const char *sql, const struct store_value *values,
+                           size_t n)
+{
+    int r = store_write_values(s, sql, values, n);
 
     if (r < 0)
         return r;
-    /* The count of the statement just run; finalizing it does not reset the count. */
-    return sqlite3_changes(db) > 0 ? 0 : -ENOENT;
+    /* The count of the statement just run: resetting it does not reset the count. */
+    return sqlite3_changes(s->db) > 0 ? 0 : -ENOENT;
 }
 
-int store_select_by_id(sqlite3 *db, const char *sql, const char *id, sqlite3_stmt **ret)
+int store_select_by_id(struct store *s, const char *sql, const char *id, struct store_stmt **ret)
 {
-    _cleanup_(sqlite3_finalizep) sqlite3_stmt *st = NULL;
+    _cleanup_(store_stmt_releasep) struct store_stmt *q = NULL;
     int r;
 
     r = store_check_line(id, STORE_ID_MAX, false);
     if (r < 0)
         return r;
-    r = store_prepare(db, sql, &st);
+    r = store_stmt_get(s, sql, &q);
     if (r >= 0)
-        r = store_bind_text(st, 1, id);
+        r = store_bind_text(q->stmt, 1, id);
     if (r >= 0)
-        r = store_step_row(st);
+        r = store_step_row(q->stmt);
     if (r < 0)
         return r;
     if (r == 0)
         return -ENOENT;
-    *ret = TAKE_PTR(st);
+    *ret = TAKE_PTR(q);
     return 0;
 }
 
@@ -275,14 +277,23 @@ int store_commit(sqlite3 *db)
 
 /* Nesting: the outermost level is BEGIN IMMEDIATE / COMMIT, inner levels are savepoints, so
  * a function that needs its own transaction (outbox_add counts and inserts) still works
- * inside the worker's per-event transaction. */
+ * inside the worker's per-batch transaction. These statements run several times per handled
+ * event, so they are cached like the rest. */
 int store_transaction_begin(struct store *s)
 {
-    int r = store_exec(s->db, s->txn_depth ? "SAVEPOINT nested" : "BEGIN IMMEDIATE");
+    int r = store_run(s, s->txn_depth ? "SAVEPOINT nested" : "BEGIN IMMEDIATE");
 
     if (r >= 0)
         s->txn_depth++;
     return r;
+}
+
+/* Undo the innermost savepoint and drop it; RELEASE only once the undo is done, or the
+ * savepoint's writes would land in the enclosing level. */
+static void savepoint_undo(struct store *s)
+{
+    if (store_run(s, "ROLLBACK TO nested") >= 0)
+        (void)store_run(s, "RELEASE nested");
 }
 
 int store_transaction_commit(struct store *s)
@@ -291,11 +302,15 @@ int store_transaction_commit(struct store *s)
 
     assert(s->txn_depth > 0);
     if (s->txn_depth > 1) {
-        r = store_exec(s->db, "RELEASE nested");
+        r = store_run(s, "RELEASE nested");
         if (r < 0)
-            (void)sqlite3_exec(s->db, "ROLLBACK TO nested; RELEASE nested", NULL, NULL, NULL);
-    } else
-        r = store_commit(s->db);
+            savepoint_undo(s);
+    } else {
+        r = store_run(s, "COMMIT");
+        /* A failed COMMIT may leave the transaction open: roll it back, as store_commit(). */
+        if (r < 0 && !sqlite3_get_autocommit(s->db))
+            (void)store_run(s, "ROLLBACK");
+    }
     s->txn_depth--;
     return r;
 }
@@ -304,9 +319,9 @@ void store_transaction_rollback(struct store *s)
 {
     assert(s->txn_depth > 0);
     if (s->txn_depth > 1)
-        (void)sqlite3_exec(s->db, "ROLLBACK TO nested; RELEASE nested", NULL, NULL, NULL);
+        savepoint_undo(s);
     else if (!sqlite3_get_autocommit(s->db))
-        (void)sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+        (void)store_run(s, "ROLLBACK");
     s->txn_depth--;
 }
 

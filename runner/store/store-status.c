@@ -46,27 +46,27 @@ int store_instance_set_state(struct store *s, const char *instance_id, const cha
     if (!store_name_in(state, instance_states))
         return -EINVAL;
 
-    return store_write(s->db, SQL_INSTANCE_SET_STATE, STORE_TEXT(instance_id), STORE_TEXT(state),
+    return store_write(s, SQL_INSTANCE_SET_STATE, STORE_TEXT(instance_id), STORE_TEXT(state),
                        STORE_INT64(now), STORE_TEXT(error));
 }
 
 int store_instance_get(struct store *s, const char *instance_id, struct store_instance *ret)
 {
-    _cleanup_(sqlite3_finalizep) sqlite3_stmt *st = NULL;
+    _cleanup_(store_stmt_releasep) struct store_stmt *q = NULL;
     _cleanup_free_ char *state = NULL, *last_error = NULL;
     int r;
 
     assert(s);
     assert(ret);
     r = store_select_by_id(
-            s->db,
+            s,
             "SELECT state, state_since, restart_count, coalesce(last_sync_at, 0),"
             "  coalesce(last_message_at, 0), last_error FROM instances WHERE id = ?1",
-            instance_id, &st);
+            instance_id, &q);
     if (r >= 0)
-        r = store_column_strdup(st, 0, &state);
+        r = store_column_strdup(q->stmt, 0, &state);
     if (r >= 0)
-        r = store_column_strdup(st, 5, &last_error);
+        r = store_column_strdup(q->stmt, 5, &last_error);
     if (r < 0)
         return r;
     if (!state)
@@ -74,10 +74,10 @@ int store_instance_get(struct store *s, const char *instance_id, struct store_in
 
     *ret = (struct store_instance){
             .state = TAKE_PTR(state),
-            .state_since = sqlite3_column_int64(st, 1),
-            .restart_count = sqlite3_column_int64(st, 2),
-            .last_sync_at = sqlite3_column_int64(st, 3),
-            .last_message_at = sqlite3_column_int64(st, 4),
+            .state_since = sqlite3_column_int64(q->stmt, 1),
+            .restart_count = sqlite3_column_int64(q->stmt, 2),
+            .last_sync_at = sqlite3_column_int64(q->stmt, 3),
+            .last_message_at = sqlite3_column_int64(q->stmt, 4),
             .last_error = TAKE_PTR(last_error),
     };
     return 0;
@@ -101,7 +101,7 @@ static int instance_touch(struct store *s, const char *sql, const char *instance
     r = store_check_line(instance_id, STORE_ID_MAX, false);
     if (r < 0)
         return r;
-    return store_write_one(s->db, sql, STORE_TEXT(instance_id), STORE_INT64(now));
+    return store_write_one(s, sql, STORE_TEXT(instance_id), STORE_INT64(now));
 }
 
 int store_instance_touch_sync(struct store *s, const char *instance_id, int64_t now)
@@ -137,7 +137,7 @@ int store_plugin_set_state(struct store *s, const char *id, const char *version,
     if (!store_name_in(state, plugin_states))
         return -EINVAL;
 
-    return store_write(s->db,
+    return store_write(s,
                        "INSERT INTO plugins (id, version, sha256, state, reason, updated_at)"
                        "  VALUES (?1, ?2, ?3, ?4, ?5, CAST(strftime('%s', 'now') AS INTEGER))"
                        "  ON CONFLICT (id) DO UPDATE SET version = excluded.version,"
@@ -149,22 +149,22 @@ int store_plugin_set_state(struct store *s, const char *id, const char *version,
 
 int store_plugin_get(struct store *s, const char *id, struct store_plugin *ret)
 {
-    _cleanup_(sqlite3_finalizep) sqlite3_stmt *st = NULL;
+    _cleanup_(store_stmt_releasep) struct store_stmt *q = NULL;
     _cleanup_free_ char *version = NULL, *sha256 = NULL, *state = NULL, *reason = NULL;
     int r;
 
     assert(s);
     assert(ret);
-    r = store_select_by_id(s->db,
+    r = store_select_by_id(s,
                            "SELECT version, sha256, state, reason, updated_at FROM plugins"
                            "  WHERE id = ?1",
-                           id, &st);
+                           id, &q);
     if (r < 0)
         return r;
-    if ((r = store_column_strdup(st, 0, &version)) < 0 ||
-        (r = store_column_strdup(st, 1, &sha256)) < 0 ||
-        (r = store_column_strdup(st, 2, &state)) < 0 ||
-        (r = store_column_strdup(st, 3, &reason)) < 0)
+    if ((r = store_column_strdup(q->stmt, 0, &version)) < 0 ||
+        (r = store_column_strdup(q->stmt, 1, &sha256)) < 0 ||
+        (r = store_column_strdup(q->stmt, 2, &state)) < 0 ||
+        (r = store_column_strdup(q->stmt, 3, &reason)) < 0)
         return r;
     if (!state)
         return -EBADMSG;
@@ -174,7 +174,7 @@ int store_plugin_get(struct store *s, const char *id, struct store_plugin *ret)
             .sha256 = TAKE_PTR(sha256),
             .state = TAKE_PTR(state),
             .reason = TAKE_PTR(reason),
-            .updated_at = sqlite3_column_int64(st, 4),
+            .updated_at = sqlite3_column_int64(q->stmt, 4),
     };
     return 0;
 }
@@ -207,7 +207,7 @@ int store_notification_add(struct store *s, int64_t timestamp, const char *sourc
     if (r < 0)
         return r;
     _cleanup_(store_transaction_abortp) struct store *txn = s;
-    r = store_write(s->db,
+    r = store_write(s,
                     "INSERT INTO notifications (timestamp, source_instance, severity, message,"
                     "  context) VALUES (?1, ?2, ?3, ?4, ?5)",
                     STORE_INT64(timestamp), STORE_TEXT(source_instance), STORE_TEXT(severity),
@@ -215,7 +215,7 @@ int store_notification_add(struct store *s, int64_t timestamp, const char *sourc
     if (r < 0)
         return r;
     /* Ids only grow (the newest row has the largest), so "the oldest" is "the smallest ids". */
-    r = store_write(s->db,
+    r = store_write(s,
                     "DELETE FROM notifications WHERE id <= (SELECT id FROM notifications"
                     "  ORDER BY id DESC LIMIT 1 OFFSET ?1)",
                     STORE_INT64(STORE_NOTIFICATIONS_MAX));
@@ -269,17 +269,17 @@ static int notification_row_read(sqlite3_stmt *st, struct notification_row *ret)
 int store_notification_list_recent(struct store *s, unsigned limit, store_notification_cb_t cb,
                                    void *userdata)
 {
-    _cleanup_(sqlite3_finalizep) sqlite3_stmt *st = NULL;
+    _cleanup_(store_stmt_releasep) struct store_stmt *q = NULL;
     int64_t cursor = INT64_MAX;
     int r;
 
     assert(s);
     assert(cb);
 
-    r = store_prepare(s->db,
-                      "SELECT id, timestamp, source_instance, severity, message, context"
-                      "  FROM notifications WHERE id < ?1 ORDER BY id DESC LIMIT 1",
-                      &st);
+    r = store_stmt_get(s,
+                       "SELECT id, timestamp, source_instance, severity, message, context"
+                       "  FROM notifications WHERE id < ?1 ORDER BY id DESC LIMIT 1",
+                       &q);
     if (r < 0)
         return r;
     /* The table never holds more than STORE_NOTIFICATIONS_MAX rows. */
@@ -288,14 +288,14 @@ int store_notification_list_recent(struct store *s, unsigned limit, store_notifi
     for (unsigned i = 0; i < limit; i++) {
         struct notification_row row;
 
-        r = store_bind_int64(st, 1, cursor);
+        r = store_bind_int64(q->stmt, 1, cursor);
         if (r >= 0)
-            r = store_step_row(st);
+            r = store_step_row(q->stmt);
         if (r <= 0)
             return r;
-        r = notification_row_read(st, &row);
+        r = notification_row_read(q->stmt, &row);
         /* Reset before the callback: the statement then holds no lock and no row. */
-        sqlite3_reset(st);
+        sqlite3_reset(q->stmt);
         if (r < 0)
             return r;
         cursor = row.n.id;

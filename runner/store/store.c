@@ -150,6 +150,18 @@ static int configure(sqlite3 *db)
     return store_errno(rc);
 }
 
+/* For both connections too, but apart from configure(): the PRAGMA reads the database's
+ * header, so on a file that is not a database it fails, and quick_check() reports that. */
+static int set_cache_size(sqlite3 *db)
+{
+    char pragma[64];
+
+    /* A negative cache_size is in KiB, a positive one in pages. PRAGMA takes no bound
+     * parameter; the number is ours. */
+    (void)snprintf(pragma, sizeof(pragma), "PRAGMA cache_size = -%d", STORE_PAGE_CACHE_KIB);
+    return store_exec(db, pragma);
+}
+
 static int open_db(const char *path, int flags, sqlite3 **ret)
 {
     _cleanup_(sqlite3_close_v2p) sqlite3 *db = NULL;
@@ -175,7 +187,11 @@ static int quick_check(sqlite3 *db, const char *path)
     const char *result;
     int r;
 
-    r = store_prepare(db, "PRAGMA quick_check(1)", &st);
+    /* The bound first: the check reads every page, and what a larger cache held would stay
+     * on the heap after this connection closes. */
+    r = set_cache_size(db);
+    if (r >= 0)
+        r = store_prepare(db, "PRAGMA quick_check(1)", &st);
     if (r >= 0)
         r = store_step_row(st);
     if (r == -EBADMSG) {
@@ -267,6 +283,8 @@ static int open_db_readwrite(const char *path, sqlite3 **ret)
     }
 
     r = store_exec(db, "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON");
+    if (r >= 0)
+        r = set_cache_size(db);
     if (r < 0)
         return r;
     *ret = TAKE_PTR(db);
@@ -334,7 +352,9 @@ struct store *store_close(struct store *s)
 {
     if (!s)
         return NULL;
-    /* The last connection to close checkpoints the WAL into the main file. */
+    /* Finalized first: a connection with statements left closes only when they are. The
+     * last connection to close checkpoints the WAL into the main file. */
+    store_stmt_cache_clear(s);
     (void)sqlite3_close_v2(s->db);
     seal_key_free(s->key);
     free(s);

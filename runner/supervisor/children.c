@@ -167,14 +167,9 @@ size_t children_alive(const struct supervisor *s)
 
 static int64_t field_time(const struct ipc_message *m, const char *key)
 {
-    const char *v = ipc_get(m, key);
-    char *end;
-    long long n;
+    int64_t t;
 
-    if (!v)
-        return 0;
-    n = strtoll(v, &end, 10);
-    return *end || n < 0 ? 0 : n;
+    return ipc_get_int64(m, key, &t) >= 0 && t > 0 ? t : 0;
 }
 
 static void handle_report(struct child *c, const struct ipc_message *m)

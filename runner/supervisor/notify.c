@@ -278,8 +278,10 @@ static int context_clean(const char *room_id, const char *event_id, const char *
         r = clean_trace(trace, &c.trace);
     if (r < 0)
         return r;
-    *ret = c;
-    c = (struct context){0};
+    ret->room_id = TAKE_PTR(c.room_id);
+    ret->event_id = TAKE_PTR(c.event_id);
+    ret->error_type = TAKE_PTR(c.error_type);
+    ret->trace = TAKE_PTR(c.trace);
     return 0;
 }
 
@@ -349,8 +351,11 @@ static int notification_make(int64_t now, const struct notification_in *in,
         r = context_to_json(&c, &n.context_json);
     if (r < 0)
         return r;
-    *ret = n;
-    n = (struct notification){0};
+    *ret = (struct notification){.timestamp = n.timestamp};
+    ret->source_instance = TAKE_PTR(n.source_instance);
+    ret->severity = TAKE_PTR(n.severity);
+    ret->message = TAKE_PTR(n.message);
+    ret->context_json = TAKE_PTR(n.context_json);
     return 0;
 }
 
@@ -482,22 +487,26 @@ void notifier_free(struct notifier *n)
     free(n);
 }
 
+static int64_t newest_post(const struct notifier *n)
+{
+    return n->posts[(n->posts_head + n->n_posts - 1) % n->max_per_minute];
+}
+
 /* A clock that stepped back would otherwise hold every notification back until it caught
- * up again: forget the window instead (at worst one extra burst). */
+ * up again: forget the window instead (at worst one extra burst). Called when committing;
+ * rate_allows() and summary_due() already read the state as if it had been called. */
 static void clock_check(struct notifier *n, int64_t now)
 {
-    if (n->n_posts > 0) {
-        int64_t newest = n->posts[(n->posts_head + n->n_posts - 1) % n->max_per_minute];
-        if (now < newest)
-            n->n_posts = 0, n->posts_head = 0;
-    }
+    if (n->n_posts > 0 && now < newest_post(n))
+        n->n_posts = 0, n->posts_head = 0;
     if (n->suppressed > 0 && now < n->suppressed_since)
         n->suppressed_since = now;
 }
 
 static bool rate_allows(const struct notifier *n, int64_t now)
 {
-    return n->n_posts < n->max_per_minute || now - n->posts[n->posts_head] >= NOTIFY_WINDOW_S;
+    return n->n_posts < n->max_per_minute || now < newest_post(n) ||
+           now - n->posts[n->posts_head] >= NOTIFY_WINDOW_S;
 }
 
 static void rate_record(struct notifier *n, int64_t now)
@@ -535,10 +544,10 @@ int notify_flush(struct notifier *n, int64_t now, char **ret_summary)
     int r;
 
     assert(n && ret_summary);
-    clock_check(n, now);
     r = summary_due(n, now, &s);
     if (r < 0)
         return r;
+    clock_check(n, now);
     if (s)
         n->suppressed = 0;
     *ret_summary = s;
@@ -567,7 +576,6 @@ int notify_offer(struct notifier *n, int64_t now, const struct notification_in *
     r = notification_make(now, in, &e);
     if (r < 0)
         return r;
-    clock_check(n, now);
     post = rate_allows(n, now);
     if (post) {
         r = notify_format(&e, &text);
@@ -579,6 +587,7 @@ int notify_offer(struct notifier *n, int64_t now, const struct notification_in *
         return r;
 
     /* Nothing can fail from here on. The summary covers what came before this one. */
+    clock_check(n, now);
     if (summary)
         n->suppressed = 0;
     if (post)

@@ -327,23 +327,29 @@ static int instance_level(struct supervisor *s, const char *source)
 
 void report_notify(struct supervisor *s, int priority, const struct notification_in *in)
 {
-    _cleanup_free_ char *summary = NULL, *text = NULL, *ctx = NULL;
+    _cleanup_free_ char *summary = NULL, *text = NULL;
+    const struct notification *kept;
     int64_t now = sup_now_ms() / 1000;
     int r;
 
-    r = store_notification_add(s->store, now, in->source_instance, in->severity, in->message,
-                               NULL);
-    if (r < 0)
-        log_debug_errno(r, "Cannot record a notification in bot.db: %m");
+    /* Only ERROR and CRITICAL at or above the instance's level are notifications; the rest
+     * stay in the journal (and still count for health). */
+    if (!notify_wanted(instance_level(s, in->source_instance), priority))
+        return;
     r = notify_offer(s->notifier, now, in, &summary, &text);
+    if (r < 0)
+        return;
+    /* bot.db keeps the cleaned, redacted, bounded copy the notifier made. */
+    kept = notify_recent(s->notifier, 0);
+    if (kept && store_notification_add(s->store, kept->timestamp, kept->source_instance,
+                                       kept->severity, kept->message, kept->context_json) < 0)
+        log_debug("Cannot record a notification in bot.db");
     sup_state_changed(s);
-    if (r < 0 || !s->config->notifications)
+    if (!s->config->notifications)
         return;
     if (summary)
         queue(s, "ERROR", summary);
-    /* Posted only at or above the instance's level, and only ERROR and CRITICAL ever. */
-    if (r > 0 && text &&
-        notify_wanted(instance_level(s, in->source_instance), priority))
+    if (r > 0 && text)
         queue(s, in->severity, text);
     report_flush_pending(s);
 }

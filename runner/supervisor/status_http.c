@@ -12,7 +12,10 @@
  * Snapshots. A publish copies both documents into one immutable, refcounted block and swaps
  * the pointer. A request takes a reference under the lock (a pointer copy and an increment),
  * and its response drops it when libmicrohttpd destroys the response, so a client reading
- * slowly holds an old block, never the lock, and publishing never waits for a client. */
+ * slowly holds an old block, never the lock, and publishing never waits for a client.
+ *
+ * Library. libmicrohttpd is loaded by status_http_start() (supervisor/mhd_dl.c), so only the
+ * supervisor maps it; every call into it goes through that table. */
 #include "supervisor/status_http.h"
 
 #include <arpa/inet.h>
@@ -27,6 +30,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "supervisor/mhd_dl.h"
 #include "util/utf8.h"
 
 /* At most this many connections at once; libmicrohttpd leaves further ones waiting in the
@@ -211,6 +215,7 @@ struct conn_slot {
 };
 
 struct status_http {
+    const struct mhd_dl *mhd;
     struct MHD_Daemon *daemon;
     uint16_t port;
 
@@ -274,7 +279,7 @@ static void on_connection(void *cls, struct MHD_Connection *connection, void **s
             *c = (struct conn_slot){0};
         *socket_context = NULL;
     } else if (code == MHD_CONNECTION_NOTIFY_STARTED) {
-        info = MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CONNECTION_FD);
+        info = s->mhd->get_connection_info(connection, MHD_CONNECTION_INFO_CONNECTION_FD);
         for (size_t i = 0; info && i < ELEMENTSOF(s->conns); i++) {
             if (s->conns[i].used)
                 continue;
@@ -288,17 +293,19 @@ static void on_connection(void *cls, struct MHD_Connection *connection, void **s
 }
 
 /* A request announces a body by either header (RFC 9112 section 6). */
-static bool request_has_body(struct MHD_Connection *connection)
+static bool request_has_body(const struct mhd_dl *mhd, struct MHD_Connection *connection)
 {
-    const char *length = MHD_lookup_connection_value(connection, MHD_HEADER_KIND,
-                                                     MHD_HTTP_HEADER_CONTENT_LENGTH);
+    const char *length = mhd->lookup_connection_value(connection, MHD_HEADER_KIND,
+                                                      MHD_HTTP_HEADER_CONTENT_LENGTH);
 
-    if (MHD_lookup_connection_value(connection, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING))
+    if (mhd->lookup_connection_value(connection, MHD_HEADER_KIND,
+                                     MHD_HTTP_HEADER_TRANSFER_ENCODING))
         return true;
     return length && strspn(length, "0") != strlen(length);
 }
 
-static struct MHD_Response *response_new(const struct status_reply *reply, struct snapshot *snap)
+static struct MHD_Response *response_new(const struct mhd_dl *mhd, const struct status_reply *reply,
+                                         struct snapshot *snap)
 {
     struct MHD_Response *resp;
     void *body = (void *)reply->body;
@@ -306,25 +313,25 @@ static struct MHD_Response *response_new(const struct status_reply *reply, struc
                               reply->body == snap->docs.metrics_text);
 
     if (from_snap) {
-        resp = MHD_create_response_from_buffer_with_free_callback_cls(reply->body_len, body,
-                                                                      snapshot_unref_cb, snap);
+        resp = mhd->create_response_from_buffer_with_free_callback_cls(reply->body_len, body,
+                                                                       snapshot_unref_cb, snap);
         if (!resp)
             snapshot_unref(snap);
     } else {
         snapshot_unref(snap);
-        resp = MHD_create_response_from_buffer(reply->body_len, body, MHD_RESPMEM_PERSISTENT);
+        resp = mhd->create_response_from_buffer(reply->body_len, body, MHD_RESPMEM_PERSISTENT);
     }
     if (!resp)
         return NULL;
-    if (MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, reply->content_type) !=
+    if (mhd->add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, reply->content_type) !=
                 MHD_YES ||
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store") != MHD_YES ||
-        MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff") != MHD_YES ||
+        mhd->add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store") != MHD_YES ||
+        mhd->add_response_header(resp, "X-Content-Type-Options", "nosniff") != MHD_YES ||
         (reply->allow &&
-         MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, reply->allow) != MHD_YES) ||
+         mhd->add_response_header(resp, MHD_HTTP_HEADER_ALLOW, reply->allow) != MHD_YES) ||
         (reply->code == 413 &&
-         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close") != MHD_YES)) {
-        MHD_destroy_response(resp);
+         mhd->add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close") != MHD_YES)) {
+        mhd->destroy_response(resp);
         return NULL;
     }
     return resp;
@@ -353,12 +360,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *connection, 
             snap = snapshot_ref(s->current);
         pthread_mutex_unlock(&s->lock);
     }
-    status_reply_build(route, request_has_body(connection), snap ? &snap->docs : NULL, &reply);
-    resp = response_new(&reply, snap); /* takes the reference */
+    status_reply_build(route, request_has_body(s->mhd, connection), snap ? &snap->docs : NULL,
+                       &reply);
+    resp = response_new(s->mhd, &reply, snap); /* takes the reference */
     if (!resp)
         return MHD_NO; /* out of memory: libmicrohttpd closes the connection */
-    r = MHD_queue_response(connection, reply.code, resp);
-    MHD_destroy_response(resp);
+    r = s->mhd->queue_response(connection, reply.code, resp);
+    s->mhd->destroy_response(resp);
     return r;
 }
 
@@ -410,14 +418,16 @@ static int listen_socket(const char *address, uint16_t port, bool *ret_ipv6, int
 
 static uint16_t socket_port(int fd)
 {
-    struct sockaddr_storage ss;
-    socklen_t len = sizeof(ss);
+    union {
+        struct sockaddr sa;
+        struct sockaddr_in in;
+        struct sockaddr_in6 in6;
+    } u = {0};
+    socklen_t len = sizeof(u);
 
-    if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
+    if (getsockname(fd, &u.sa, &len) < 0)
         return 0;
-    if (ss.ss_family == AF_INET6)
-        return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-    return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    return ntohs(u.sa.sa_family == AF_INET6 ? u.in6.sin6_port : u.in.sin_port);
 }
 
 static int reaper_start(struct status_http *s)
@@ -444,11 +454,11 @@ static int reaper_start(struct status_http *s)
 
 /* epoll where libmicrohttpd was built with it, else poll; never select(), which cannot watch
  * a descriptor numbered past 1023. */
-static unsigned daemon_flags(bool ipv6)
+static unsigned daemon_flags(const struct mhd_dl *mhd, bool ipv6)
 {
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD;
 
-    flags |= MHD_is_feature_supported(MHD_FEATURE_EPOLL) == MHD_YES ? MHD_USE_EPOLL : MHD_USE_POLL;
+    flags |= mhd->is_feature_supported(MHD_FEATURE_EPOLL) == MHD_YES ? MHD_USE_EPOLL : MHD_USE_POLL;
     if (ipv6)
         flags |= MHD_USE_IPv6;
     return flags;
@@ -457,14 +467,19 @@ static unsigned daemon_flags(bool ipv6)
 int status_http_start(const char *address, uint16_t port, struct status_http **ret)
 {
     _cleanup_(status_http_stopp) struct status_http *s = NULL;
+    const struct mhd_dl *mhd;
     bool ipv6 = false;
     int fd = -EBADF, r;
 
     if (!address || !ret)
         return -EINVAL;
+    r = mhd_dl_load(&mhd);
+    if (r < 0)
+        return r;
     s = calloc(1, sizeof(*s));
     if (!s)
         return -ENOMEM;
+    s->mhd = mhd;
     r = -pthread_mutex_init(&s->lock, NULL);
     if (r < 0) {
         free(TAKE_PTR(s));
@@ -479,8 +494,8 @@ int status_http_start(const char *address, uint16_t port, struct status_http **r
     s->port = socket_port(fd);
     /* From here the socket is libmicrohttpd's: it closes it when it stops, and on each of its
      * start-up failures after taking it. */
-    s->daemon = MHD_start_daemon(
-            daemon_flags(ipv6), 0, NULL, NULL, on_request, s, MHD_OPTION_LISTEN_SOCKET, fd,
+    s->daemon = mhd->start_daemon(
+            daemon_flags(mhd, ipv6), 0, NULL, NULL, on_request, s, MHD_OPTION_LISTEN_SOCKET, fd,
             MHD_OPTION_CONNECTION_LIMIT, (unsigned)STATUS_HTTP_CONNECTION_LIMIT,
             MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)STATUS_HTTP_PER_IP_LIMIT,
             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)STATUS_HTTP_IDLE_TIMEOUT_S,
@@ -510,7 +525,7 @@ void status_http_stop(struct status_http *s)
     }
     /* Closes every connection; each response drops its snapshot reference as it goes. */
     if (s->daemon)
-        MHD_stop_daemon(s->daemon);
+        s->mhd->stop_daemon(s->daemon);
     snapshot_unref(s->current);
     pthread_mutex_destroy(&s->lock);
     free(s);

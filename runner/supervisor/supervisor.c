@@ -10,6 +10,7 @@
  * the unit. */
 #include "supervisor/supervisor.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -192,14 +193,19 @@ static int start_children(struct supervisor *s)
     if (!s->children)
         return -ENOMEM;
     for (uint32_t i = 0; i < cfg->instances_count; i++) {
-        r = child_new(s, &cfg->instances[i], &s->children[s->n_children]);
+        struct child *c = NULL;
+        r = child_new(s, &cfg->instances[i], &c);
         if (r < 0)
             return r;
-        s->n_children++;
+        assert(c); /* child_new sets it whenever it succeeds */
+        s->children[s->n_children++] = c;
     }
-    for (size_t i = 0; i < s->n_children; i++)
-        if (s->children[i]->enabled)
-            (void)child_start(s->children[i]);
+    for (size_t i = 0; i < s->n_children; i++) {
+        struct child *c = s->children[i];
+        assert(c);
+        if (c->enabled)
+            (void)child_start(c);
+    }
     return 0;
 }
 

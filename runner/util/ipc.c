@@ -390,8 +390,8 @@ int ipc_builder_result(const struct ipc_builder *b, const char **ret_data, size_
 
 int ipc_send(int fd, const struct ipc_builder *b)
 {
-    const char *data;
-    size_t len;
+    const char *data = NULL;
+    size_t len = 0;
     ssize_t n;
     int r;
 

@@ -75,6 +75,7 @@ static struct {
     log_observer_t observer;
     void *observer_userdata;
     bool in_observer; /* an observer that logs does not see its own messages */
+    const char *observed_room_id, *observed_event_id; /* during an observer call only */
 } log_state = {
         .max_level = LOG_INFO,
         .target = LOG_TARGET_AUTO,
@@ -171,6 +172,16 @@ void log_set_instance(const char *instance_id)
             log_state.instance[i] = c > 0x20 && c < 0x7f ? c : '?';
         }
     log_state.instance[i] = '\0';
+}
+
+const char *log_observed_room_id(void)
+{
+    return log_state.observed_room_id;
+}
+
+const char *log_observed_event_id(void)
+{
+    return log_state.observed_event_id;
 }
 
 void log_set_observer(log_observer_t observer, void *userdata)
@@ -720,7 +731,10 @@ int log_internal(int priority, int error, const char *room_id, const char *event
             .func = func,
     };
     emit(&entry);
+    log_state.observed_room_id = entry.room_id;
+    log_state.observed_event_id = entry.event_id;
     notify_observer(priority, message);
+    log_state.observed_room_id = log_state.observed_event_id = NULL;
 
     errno = saved_errno;
     return -err;

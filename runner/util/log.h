@@ -47,6 +47,10 @@ void log_redact_buffer(char *buf, size_t cap);
  * supervisor uses it for admin notifications and /status. NULL to remove. */
 typedef void (*log_observer_t)(int priority, const char *message, void *userdata);
 void log_set_observer(log_observer_t observer, void *userdata);
+/* During an observer call: the room and event ids the message was logged with (checked
+ * printable ids), else NULL. For context in admin notifications. */
+const char *log_observed_room_id(void);
+const char *log_observed_event_id(void);
 
 /* Returns -abs(error) (or 0 when error == 0) so callers can write
  * `return log_error_errno(r, "Failed to open %s: %m", path);`. %m prints strerror(abs(error)). */

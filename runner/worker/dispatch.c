@@ -16,7 +16,8 @@
 
 bool dispatch_in_progress(const struct worker *w)
 {
-    return w->dispatching;
+    /* Inside any bot.db transaction of the batch: sends wait for its commit. */
+    return w->dispatching || w->batch_open;
 }
 
 static struct br_message message_of(const char *room_id, const struct mx_event *ev)

@@ -56,18 +56,59 @@ void link_message(struct worker *w, int64_t t)
     send_time(w, "MESSAGE", t);
 }
 
-/* ERROR and CRITICAL lines, already redacted by the log, go up for health and notices. */
+/* The last lines the worker logged, the context of a notice ("what led up to it"). */
+static void remember(struct worker *w, const char *message)
+{
+    free(w->recent_log[w->recent_next]);
+    w->recent_log[w->recent_next] = strndup(message, LINK_TRACE_LINE_MAX);
+    w->recent_next = (w->recent_next + 1) % LINK_TRACE_LINES;
+}
+
+/* Oldest first, one per line; NULL when out of memory (the notice goes without). */
+static char *recent_lines(struct worker *w)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+
+    if (!f)
+        return NULL;
+    for (size_t i = 0; i < LINK_TRACE_LINES; i++) {
+        const char *line = w->recent_log[(w->recent_next + i) % LINK_TRACE_LINES];
+        if (line)
+            fprintf(f, "%s\n", line);
+    }
+    if (fclose(f) != 0) {
+        free(buf);
+        return NULL;
+    }
+    return buf;
+}
+
+/* ERROR and CRITICAL lines, already redacted by the log, go up for health and notices,
+ * with the room and event they concern and the lines logged before them. */
 static void on_log(int priority, const char *message, void *userdata)
 {
     struct worker *w = userdata;
+    _cleanup_free_ char *trace = NULL;
     struct ipc_builder b;
     int r;
 
-    if (priority > LOG_ERR || w->link_fd < 0)
+    if (priority > LOG_ERR || w->link_fd < 0) {
+        remember(w, message);
         return;
+    }
+    trace = recent_lines(w);
+    remember(w, message);
     ipc_builder_init(&b);
     ipc_add(&b, IPC_LOG, priority <= LOG_CRIT ? "CRITICAL" : "ERROR");
     ipc_add_head(&b, IPC_TEXT, message, IPC_TEXT_MAX);
+    if (log_observed_room_id())
+        ipc_add(&b, IPC_ROOM_ID, log_observed_room_id());
+    if (log_observed_event_id())
+        ipc_add(&b, IPC_EVENT_ID, log_observed_event_id());
+    if (trace && *trace)
+        ipc_add_tail(&b, IPC_TRACE, trace, IPC_TRACE_MAX);
     r = ipc_send(w->link_fd, &b);
     if (r < 0 && r != -EAGAIN)
         w->link_fd = -EBADF;
@@ -154,6 +195,10 @@ int link_open(struct worker *w)
 void link_close(struct worker *w)
 {
     log_set_observer(NULL, NULL);
+    for (size_t i = 0; i < LINK_TRACE_LINES; i++) {
+        free(w->recent_log[i]);
+        w->recent_log[i] = NULL;
+    }
     w->link_source = sd_event_source_disable_unref(w->link_source);
     w->link_fd = -EBADF;
 }

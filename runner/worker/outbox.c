@@ -219,7 +219,8 @@ void outbox_kick(struct worker *w)
     struct outbox_item *it = w->outbox_head;
     int r;
 
-    if (!w->mx || !w->account_ready || dispatch_in_progress(w) || w->send_wait)
+    /* After a fatal error nothing more goes out: what is queued may have been rolled back. */
+    if (!w->mx || !w->account_ready || dispatch_in_progress(w) || w->send_wait || w->exit_code)
         return;
     while (it && w->sends_in_flight < WORKER_SENDS_IN_FLIGHT) {
         if (it->in_flight) {

@@ -2,6 +2,7 @@
  * a join fails (the failure shows in the instance's last error); invites to subscribed rooms
  * are accepted and all others declined; events elsewhere are ignored by the dispatcher.
  * Callbacks get a struct worker_room: the array is made once and outlives every request. */
+#include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -111,6 +112,7 @@ static void join(struct worker_room *room)
 {
     int r;
 
+    assert(room->worker); /* set by room_add() for every room */
     if (room->joined || room->join_in_flight || room->retry)
         return;
     r = mx_join(room->worker->mx, room->room_id, on_joined, room);

@@ -68,6 +68,24 @@ static int64_t cutoff_ms(const struct worker *w)
     return worker_now_ms() - w->inst->catch_up_max_age * 1000;
 }
 
+/* Handled-event marks only matter while an event can still come back within the catch-up
+ * window; a day of margin covers a clock that jumps. Pruned at start and once an hour. */
+#define PRUNE_MARGIN_S   86400
+#define PRUNE_INTERVAL_S 3600
+
+static void prune_marks(struct worker *w)
+{
+    int64_t now = worker_now_ms() / 1000;
+    int r;
+
+    if (now - w->last_prune < PRUNE_INTERVAL_S)
+        return;
+    w->last_prune = now;
+    r = store_event_prune(w->store, now - w->inst->catch_up_max_age - PRUNE_MARGIN_S);
+    if (r < 0)
+        log_warning_errno(r, "Cannot prune old handled-event marks: %m");
+}
+
 /* Save the position only after every event of the batch was handled (or deliberately
  * skipped): a crash before this line replays the batch, and the marks make that harmless. */
 static void batch_done(struct worker *w)
@@ -82,6 +100,7 @@ static void batch_done(struct worker *w)
     }
     free(w->next_batch);
     w->next_batch = TAKE_PTR(j->batch->next_batch);
+    prune_marks(w);
     (void)store_instance_touch_sync(w->store, w->inst->id, worker_now_ms() / 1000);
     link_sync(w, worker_now_ms() / 1000);
     if (!w->first_sync_done) {
@@ -114,6 +133,9 @@ static int dispatch_room(struct worker *w, size_t i, int64_t cutoff, size_t *ski
     return 0;
 }
 
+/* One bot.db transaction per batch (each event a savepoint inside it): the marks and the
+ * replies of the whole batch land together, and the batch costs one commit instead of one
+ * per event. A crash before the commit replays the batch, which is exactly as safe. */
 static void dispatch_batch(struct worker *w)
 {
     struct mx_sync_batch *b = w->job->batch;
@@ -121,11 +143,19 @@ static void dispatch_batch(struct worker *w)
     size_t skipped = 0;
     int r;
 
-    for (size_t i = 0; i < b->n_joined; i++) {
+    r = store_transaction_begin(w->store);
+    if (r < 0)
+        return worker_fail(w, r, "Cannot begin a bot.db transaction");
+    w->batch_open = true;
+    for (size_t i = 0; r >= 0 && i < b->n_joined; i++)
         r = dispatch_room(w, i, cutoff, &skipped);
-        if (r < 0)
-            return worker_fail(w, r, "Cannot record handled events in bot.db");
-    }
+    if (r >= 0)
+        r = store_transaction_commit(w->store);
+    else
+        store_transaction_rollback(w->store);
+    w->batch_open = false;
+    if (r < 0)
+        return worker_fail(w, r, "Cannot record handled events in bot.db");
     if (skipped)
         log_info("Skipped %zu event%s older than catch_up_max_age (%lld s)", skipped,
                  skipped == 1 ? "" : "s", (long long)w->inst->catch_up_max_age);

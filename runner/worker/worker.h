@@ -32,6 +32,12 @@ struct sync_job;
 #define WORKER_JOIN_RETRY_MAX_MS (30u * 60u * 1000u)
 /* Sends in flight at once: one keeps them in order, which a conversation needs. */
 #define WORKER_SENDS_IN_FLIGHT 1u
+/* The context of an admin notice: the seed asks for the last 10 lines. */
+#define LINK_TRACE_LINES    10u
+#define LINK_TRACE_LINE_MAX 200u
+/* Opening bot.db while other workers open it: tries and the pause between them. */
+#define WORKER_STORE_OPEN_TRIES    10u
+#define WORKER_STORE_OPEN_RETRY_MS 200u
 /* On SIGTERM, sends in flight may finish for this long; the rest stay queued in bot.db. */
 #define WORKER_STOP_GRACE_MS 5000u
 
@@ -78,6 +84,7 @@ struct worker {
     bool syncing;
     bool first_sync_done;
     uint64_t syncs;
+    int64_t last_prune;           /* unix s of the last pruning of handled-event marks */
 
     /* Rooms: the subscriptions from the config. */
     struct worker_room *rooms;
@@ -96,6 +103,7 @@ struct worker {
     void *plugin_state;
     bool plugin_started;
     bool dispatching;
+    bool batch_open;            /* the batch's bot.db transaction is open */
     struct br_instance api;
     struct passive_registry *passive;
     struct token_bucket *plugin_bucket;
@@ -103,9 +111,12 @@ struct worker {
     uint64_t next_timer_id;
     void *plugin_db;              /* sqlite3 * when the plugin declares a database */
 
-    /* The supervisor's socket (link.c), when a supervisor started us. */
+    /* The supervisor's socket (link.c), when a supervisor started us, and the last lines
+     * logged, sent as the context of an error's notice. */
     int link_fd;
     sd_event_source *link_source;
+    char *recent_log[LINK_TRACE_LINES];
+    size_t recent_next;
 
     /* Lifecycle. */
     bool stopping;

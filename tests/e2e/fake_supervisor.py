@@ -137,6 +137,8 @@ class Supervisor:
             self.http("PUT", f"{hs}/_matrix/client/v3/rooms/{urllib.parse.quote(n['room'])}"
                              f"/send/m.room.message/{txn}",
                       {"msgtype": "m.notice", "body": text}, self.token)
+        except urllib.error.HTTPError as e:
+            log("WARN", f"cannot post a notice: {e.code} {e.url}: {e.read()[:300]!r}")
         except (OSError, KeyError) as e:
             log("WARN", f"cannot post a notice: {e}")
 

@@ -6,7 +6,10 @@ in place for a reload, and reads the status endpoint and `botrunner health`.
 Each instance echo-N is the bot @echobot-K:<server> (K unique in the test run), answers
 the command prefix "!eN", has features.rate_limiting false; notifications go to the admin
 room given, posted by the first instance (whose room_subscriptions include that room, so
-that it joins it when invited)."""
+that it joins it when invited).
+
+E2E_SUPERVISOR=tests/e2e/fake_supervisor.py runs a Python stand-in instead of `botrunner
+run` (the workers, `check` and `health` stay the real binary's): it checks the tests."""
 import json
 import os
 import pathlib

@@ -123,7 +123,7 @@ class Synapse:
     homeserver away and bring the same one back on the same port."""
 
     def __init__(self, workdir, server_name="test.local", rate_limits=None,
-                 log_level=None):
+                 log_level=None, extra_config=None):
         self.dir = pathlib.Path(workdir)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.server_name = server_name
@@ -137,6 +137,9 @@ class Synapse:
         self.rate_limits = dict(DEFAULT_RATE_LIMITS)
         self.rate_limits.update(rate_limits or {})
         self.log_level = log_level or os.environ.get("E2E_SYNAPSE_LOG_LEVEL", "WARNING")
+        # Top-level homeserver.yaml keys set last, over the harness's own (the upload
+        # benchmark raises max_upload_size, for one).
+        self.extra_config = dict(extra_config or {})
         self.proc = None
         self.admin_user = None
         self.admin_token = None
@@ -193,6 +196,7 @@ class Synapse:
             "allow_guest_access": False,
         }
         config.update(self.rate_limits)
+        config.update(self.extra_config)
         self.config_path.write_text(yaml.safe_dump(config, sort_keys=False))
 
     @staticmethod

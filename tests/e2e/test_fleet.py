@@ -1,8 +1,10 @@
 """`botrunner run -c FILE` (the supervisor) against a real Synapse, driven by a person on
 matrix-nio: crash isolation and restart with backoff, reload on SIGHUP (only what changed
 restarts; an invalid file is refused), health that follows the homeserver, the status
-endpoint's contract, and a graceful SIGTERM. The last two tests check the harness itself
-(fleet.py) with what exists without the supervisor.
+endpoint's contract, and a graceful SIGTERM. The test_harness_* tests check the harness
+itself (fleet.py) without the supervisor; `E2E_SUPERVISOR=tests/e2e/fake_supervisor.py
+pytest tests/e2e/test_fleet.py` checks the other tests against a Python stand-in for the
+supervisor (it must pass too).
 
 What the supervisor is held to, beyond docs/ and DESIGN.md (see the report of each test):
 - its workers are its own children, argv `... worker --instance ID ...`;

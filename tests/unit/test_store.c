@@ -1,6 +1,7 @@
 /* Unit tests for runner/store: opening bot.db safely (modes, owner, symlinks, corruption,
- * schema version, secret key, each refusal leaving the file untouched), migrations, and
- * every record API's happy and error paths, in a fresh temporary directory per test. */
+ * schema version, secret key, each refusal leaving the file untouched), migrations, every
+ * record API's happy and error paths, and the statement cache and page cache bound (through
+ * the store's internal header), in a fresh temporary directory per test. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -21,6 +22,7 @@
 #include <unistd.h>
 
 #include "store/seal.h"
+#include "store/store-internal.h"
 #include "store/store.h"
 #include "util/log.h"
 
@@ -1115,6 +1117,361 @@ static void test_transactions_nest_and_roll_back(void **state)
     store_close(s);
 }
 
+/* --- the statement cache --- */
+
+/* The statements prepared on the store's connection: the cache's, since every other
+ * statement is finalized before its function returns. */
+static size_t stmts_on(struct store *s)
+{
+    size_t n = 0;
+
+    for (sqlite3_stmt *st = sqlite3_next_stmt(s->db, NULL); st; st = sqlite3_next_stmt(s->db, st))
+        n++;
+    return n;
+}
+
+/* The one statement on the connection whose SQL starts with prefix; NULL when none. */
+static sqlite3_stmt *stmt_for(struct store *s, const char *prefix)
+{
+    sqlite3_stmt *found = NULL;
+
+    for (sqlite3_stmt *st = sqlite3_next_stmt(s->db, NULL); st; st = sqlite3_next_stmt(s->db, st))
+        if (strncmp(sqlite3_sql(st), prefix, strlen(prefix)) == 0) {
+            assert_null(found);
+            found = st;
+        }
+    return found;
+}
+
+static int64_t runs_of(sqlite3_stmt *st)
+{
+    return sqlite3_stmt_status(st, SQLITE_STMTSTATUS_RUN, 0);
+}
+
+/* Statements on the connection still stepping (not reset): each keeps a read transaction. */
+static size_t busy_stmts(struct store *s)
+{
+    size_t n = 0;
+
+    for (sqlite3_stmt *st = sqlite3_next_stmt(s->db, NULL); st; st = sqlite3_next_stmt(s->db, st))
+        if (sqlite3_stmt_busy(st))
+            n++;
+    return n;
+}
+
+/* Whether another connection can write, then checkpoint the whole WAL and truncate it: it
+ * cannot while a reader (an un-reset statement of ours) holds a snapshot older than that
+ * write. The write sets the schema version to what it is: a page written (a row updated to
+ * its own value would not be), no data or schema changed (that would re-prepare the cache). */
+static bool wal_checkpoints_fully(const struct fixture *f)
+{
+    char pragma[64];
+    sqlite3 *db = NULL;
+    int log = -1, done = -1, rc;
+
+    (void)snprintf(pragma, sizeof(pragma), "PRAGMA user_version = %d", store_schema_version());
+    assert_int_equal(sqlite3_open_v2(f->db, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, pragma, NULL, NULL, NULL), SQLITE_OK);
+    rc = sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_TRUNCATE, &log, &done);
+    assert_int_equal(sqlite3_close(db), SQLITE_OK);
+    assert_true(rc == SQLITE_OK || rc == SQLITE_BUSY);
+    return rc == SQLITE_OK && log == 0;
+}
+
+/* After any API call: nothing left stepping, nothing lent out, no transaction open, and the
+ * WAL free to be checkpointed to the end. */
+static void assert_idle(const struct fixture *f, struct store *s)
+{
+    assert_int_equal(busy_stmts(s), 0);
+    for (size_t i = 0; i < s->n_stmts; i++)
+        assert_false(s->stmts[i].in_use);
+    assert_int_equal(stmts_on(s), s->n_stmts);
+    assert_true(sqlite3_get_autocommit(s->db));
+    assert_true(wal_checkpoints_fully(f));
+}
+
+/* The checks above can fail: a statement stepped to a row and not reset is seen as busy,
+ * and it blocks the checkpoint until it is given back. */
+static void test_stmt_cache_busy_is_detected(void **state)
+{
+    struct fixture *f = *state;
+    struct store *s = open_ok(f, KEY_A);
+    struct store_stmt *q = NULL;
+
+    assert_int_equal(store_instance_set_state(s, "bot-1", "running", NULL, 1), 0);
+    assert_idle(f, s);
+    assert_int_equal(store_stmt_get(s, "SELECT id FROM instances", &q), 0);
+    assert_int_equal(store_step_row(q->stmt), 1);
+    assert_int_equal(busy_stmts(s), 1);
+    assert_false(wal_checkpoints_fully(f));
+    store_stmt_release(q);
+    assert_idle(f, s);
+    store_close(s);
+}
+
+static int count_outbox(const struct store_outbox_entry *e, void *userdata)
+{
+    (void)e;
+    (*(size_t *)userdata)++;
+    return 0;
+}
+
+static int count_notice(const struct store_notification *n, void *userdata)
+{
+    (void)n;
+    (*(size_t *)userdata)++;
+    return 0;
+}
+
+/* Every API function once, on its happy path and on the error paths that reach SQLite (a
+ * missing row, a constraint failing at the step), checking after each call that it left
+ * nothing open. */
+static void every_api_call(const struct fixture *f, struct store *s, int round)
+{
+    const char sha[] = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+    _cleanup_free_ char *user = NULL, *batch = NULL;
+    struct store_instance inst = {0};
+    struct store_plugin plugin = {0};
+    char event[32], txn[32];
+    size_t n = 0;
+    char *secret = NULL;
+
+    (void)snprintf(event, sizeof(event), "$ev%d", round);
+    (void)snprintf(txn, sizeof(txn), "txn-%d", round);
+#define IDLE(call, expected)                                                                       \
+    do {                                                                                           \
+        assert_int_equal((call), (expected));                                                      \
+        assert_idle(f, s);                                                                         \
+    } while (0)
+    IDLE(store_account_get(s, "bot-9", NULL, NULL, NULL), -ENOENT);
+    IDLE(store_instance_set_state(s, "bot-1", "running", NULL, 1), 0);
+    IDLE(store_account_put(s, "bot-9", USER, "D1", TOKEN), -ENOENT);
+    IDLE(store_account_put(s, "bot-1", USER, "D1", TOKEN), 0);
+    IDLE(store_account_get(s, "bot-1", &user, NULL, &secret), 0);
+    seal_plaintext_free(secret);
+    IDLE(store_account_password_put(s, "bot-1", USER, "pw"), 0);
+    IDLE(store_account_password_get(s, "bot-9", &secret), -ENOENT);
+    IDLE(store_account_password_get(s, "bot-1", &secret), 0);
+    seal_plaintext_free(secret);
+    IDLE(store_sync_position_set(s, "bot-9", "s1", NULL), -ENOENT);
+    IDLE(store_sync_position_set(s, "bot-1", "s1", NULL), 0);
+    IDLE(store_sync_position_get(s, "bot-1", &batch, NULL), 0);
+    IDLE(store_instance_get(s, "bot-9", &inst), -ENOENT);
+    IDLE(store_instance_get(s, "bot-1", &inst), 0);
+    store_instance_done(&inst);
+    IDLE(store_instance_touch_sync(s, "bot-9", 2), -ENOENT);
+    IDLE(store_instance_touch_sync(s, "bot-1", 2), 0);
+    IDLE(store_instance_touch_message(s, "bot-1", 2), 0);
+    IDLE(store_plugin_set_state(s, "p", "1.0", sha, "loaded", NULL), 0);
+    IDLE(store_plugin_get(s, "q", &plugin), -ENOENT);
+    IDLE(store_plugin_get(s, "p", &plugin), 0);
+    store_plugin_done(&plugin);
+    IDLE(store_outbox_add(s, "bot-9", txn, "!r:x", "m.room.message", "{}", 1), -ENOENT);
+    IDLE(store_outbox_add(s, "bot-1", txn, "!r:x", "m.room.message", "{}", 1), 0);
+    IDLE(store_outbox_add(s, "bot-1", txn, "!r:x", "m.room.message", "{}", 1), -EEXIST);
+    IDLE(store_outbox_attempted(s, txn), 0);
+    IDLE(store_outbox_list(s, "bot-1", count_outbox, &n), 0);
+    IDLE(store_outbox_remove(s, txn), 0);
+    IDLE(store_outbox_remove(s, txn), -ENOENT);
+    IDLE(store_event_mark_handled(s, "bot-9", event, 1), -ENOENT);
+    IDLE(store_event_mark_handled(s, "bot-1", event, 1), 0);
+    IDLE(store_event_mark_handled(s, "bot-1", event, 1), -EEXIST);
+    IDLE(store_event_is_handled(s, "bot-1", event), 1);
+    IDLE(store_event_prune(s, 0), 0);
+    IDLE(store_notification_add(s, 1, NULL, "ERROR", "m", NULL), 0);
+    IDLE(store_notification_list_recent(s, 10, count_notice, &n), 0);
+    /* A transaction committed, one rolled back, one whose inner level failed. */
+    assert_int_equal(store_transaction_begin(s), 0);
+    IDLE(store_transaction_commit(s), 0);
+    assert_int_equal(store_transaction_begin(s), 0);
+    assert_int_equal(store_event_mark_handled(s, "bot-1", "$rolled-back", 1), 0);
+    store_transaction_rollback(s);
+    assert_idle(f, s);
+    assert_int_equal(store_transaction_begin(s), 0);
+    assert_int_equal(store_outbox_add(s, "bot-1", txn, "!r:x", "m.room.message", "{}", 1), 0);
+    assert_int_equal(store_outbox_add(s, "bot-1", txn, "!r:x", "m.room.message", "{}", 1), -EEXIST);
+    IDLE(store_transaction_commit(s), 0);
+    IDLE(store_outbox_remove(s, txn), 0);
+#undef IDLE
+}
+
+/* Each statement is prepared once and reused: after a first round of every call, a second
+ * adds none, and the handled mark's statement has run once per mark. */
+static void test_stmt_cache_reuses_statements(void **state)
+{
+    struct fixture *f = *state;
+    struct store *s = open_ok(f, KEY_A);
+    sqlite3_stmt *mark;
+    size_t after_first;
+
+    assert_int_equal(stmts_on(s), 0);
+    every_api_call(f, s, 0);
+    after_first = stmts_on(s);
+    assert_true(after_first > 20);
+    assert_true(after_first <= STORE_STMT_CACHE_MAX);
+    mark = stmt_for(s, "INSERT INTO handled_events");
+    assert_non_null(mark);
+    /* Per round: unknown instance, a mark, a duplicate, the rolled-back mark. */
+    assert_int_equal(runs_of(mark), 4);
+
+    every_api_call(f, s, 1);
+    assert_int_equal(stmts_on(s), after_first);
+    assert_ptr_equal(stmt_for(s, "INSERT INTO handled_events"), mark);
+    assert_int_equal(runs_of(mark), 8);
+    /* Reused, never prepared again (a schema change would re-prepare it). */
+    assert_int_equal(sqlite3_stmt_status(mark, SQLITE_STMTSTATUS_REPREPARE, 0), 0);
+    /* Savepoints too: one statement serves every nested level. */
+    assert_non_null(stmt_for(s, "SAVEPOINT nested"));
+    store_close(s);
+}
+
+/* A statement whose step failed (a constraint) is reset and works as new on its next use,
+ * and it keeps none of the failed call's values. */
+static void test_stmt_cache_same_after_error(void **state)
+{
+    struct fixture *f = *state;
+    struct store *s = open_ok(f, KEY_A);
+    struct listing l = {.s = s};
+    sqlite3_stmt *mark;
+
+    /* The foreign key fails at the step, on the cached statement. */
+    assert_int_equal(store_event_mark_handled(s, "bot-1", "$e1", 1), -ENOENT);
+    mark = stmt_for(s, "INSERT INTO handled_events");
+    assert_non_null(mark);
+    assert_int_equal(store_instance_set_state(s, "bot-1", "running", NULL, 1), 0);
+    assert_int_equal(store_event_mark_handled(s, "bot-1", "$e1", 1), 0);
+    assert_int_equal(store_event_mark_handled(s, "bot-1", "$e1", 2), -EEXIST);
+    assert_int_equal(store_event_mark_handled(s, "bot-1", "$e2", 2), 0);
+    assert_ptr_equal(stmt_for(s, "INSERT INTO handled_events"), mark);
+    assert_int_equal(store_event_is_handled(s, "bot-1", "$e1"), 1);
+    assert_int_equal(store_event_is_handled(s, "bot-1", "$e3"), 0);
+
+    /* A unique key failing inside the outbox's nested transaction, then the next add. */
+    outbox_add(s, "bot-1", "txn-a", 1);
+    assert_int_equal(store_outbox_add(s, "bot-1", "txn-a", "!r:x", "m.room.message", "{}", 2),
+                     -EEXIST);
+    outbox_add(s, "bot-1", "txn-b", 2);
+    outbox_add(s, "bot-1", "txn-c", 3);
+
+    /* A listing stopped by its callback, then a full one: the stopped one's cursor and
+     * instance are not left bound. */
+    l.stop_at = 1;
+    assert_int_equal(store_outbox_list(s, "bot-1", collect_outbox, &l), -ECANCELED);
+    l = (struct listing){.s = s};
+    assert_int_equal(store_outbox_list(s, "bot-1", collect_outbox, &l), 0);
+    assert_int_equal(l.n, 3);
+    assert_string_equal(l.txn_ids[0], "txn-a");
+    assert_string_equal(l.txn_ids[2], "txn-c");
+    assert_idle(f, s);
+
+    /* No statement keeps a value bound after its call (the caller's strings are freed). */
+    assert_int_equal(store_account_put(s, "bot-1", USER, "D1", TOKEN), 0);
+    for (sqlite3_stmt *st = sqlite3_next_stmt(s->db, NULL); st; st = sqlite3_next_stmt(s->db, st)) {
+        char *sql = sqlite3_expanded_sql(st);
+
+        assert_non_null(sql);
+        assert_null(strstr(sql, USER));
+        assert_null(strstr(sql, "txn-"));
+        sqlite3_free(sql);
+    }
+    store_close(s);
+}
+
+struct nested {
+    struct store *s;
+    size_t outer, inner;
+};
+
+static int list_inner(const struct store_outbox_entry *e, void *userdata)
+{
+    struct nested *n = userdata;
+
+    (void)e;
+    n->inner++;
+    return 0;
+}
+
+static int list_again(const struct store_outbox_entry *e, void *userdata)
+{
+    struct nested *n = userdata;
+
+    (void)e;
+    n->outer++;
+    return store_outbox_list(n->s, "bot-1", list_inner, n);
+}
+
+/* A callback may list the same outbox again: the outer listing's statement is lent out, so
+ * the inner one gets a copy of its own, which later nested listings reuse. */
+static void test_stmt_cache_nested_listing(void **state)
+{
+    struct fixture *f = *state;
+    struct store *s = open_ok(f, KEY_A);
+    struct nested n = {.s = s};
+    size_t stmts;
+
+    assert_int_equal(store_instance_set_state(s, "bot-1", "running", NULL, 1), 0);
+    outbox_add(s, "bot-1", "txn-a", 1);
+    outbox_add(s, "bot-1", "txn-b", 2);
+    outbox_add(s, "bot-1", "txn-c", 3);
+    assert_int_equal(store_outbox_list(s, "bot-1", list_again, &n), 0);
+    assert_int_equal(n.outer, 3);
+    assert_int_equal(n.inner, 9);
+    assert_idle(f, s);
+    stmts = stmts_on(s);
+
+    n = (struct nested){.s = s};
+    assert_int_equal(store_outbox_list(s, "bot-1", list_again, &n), 0);
+    assert_int_equal(n.inner, 9);
+    assert_int_equal(stmts_on(s), stmts);
+    store_close(s);
+}
+
+/* --- the page cache --- */
+
+static int64_t pragma_int(sqlite3 *db, const char *sql)
+{
+    sqlite3_stmt *st = NULL;
+    int64_t value;
+
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    value = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return value;
+}
+
+/* With a database several times larger than the cache, the connection's page cache stays
+ * within STORE_PAGE_CACHE_KIB (SQLite's default would hold 2 000 KiB of it). */
+static void test_page_cache_bounded(void **state)
+{
+    struct fixture *f = *state;
+    struct store *s = open_ok(f, KEY_A);
+    int cur = 0, high = 0;
+    char event[64];
+
+    assert_int_equal(pragma_int(s->db, "PRAGMA cache_size"), -STORE_PAGE_CACHE_KIB);
+    assert_int_equal(store_instance_set_state(s, "bot-1", "running", NULL, 1), 0);
+    assert_int_equal(store_transaction_begin(s), 0);
+    for (int i = 0; i < 30000; i++) {
+        (void)snprintf(event, sizeof(event), "$event-%06d:clarun.xyz", (i * 7919) % 30000);
+        assert_int_equal(store_event_mark_handled(s, "bot-1", event, i), 0);
+    }
+    assert_int_equal(store_transaction_commit(s), 0);
+    for (int i = 0; i < 30000; i += 97) {
+        (void)snprintf(event, sizeof(event), "$event-%06d:clarun.xyz", i);
+        assert_int_equal(store_event_is_handled(s, "bot-1", event), 1);
+    }
+    assert_true(pragma_int(s->db, "PRAGMA page_count") * pragma_int(s->db, "PRAGMA page_size") >
+                4 * STORE_PAGE_CACHE_KIB * 1024);
+    assert_int_equal(sqlite3_db_status(s->db, SQLITE_DBSTATUS_CACHE_USED, &cur, &high, 0),
+                     SQLITE_OK);
+    /* Full, and within the bound: SQLite counts each page's header and malloc's rounding
+     * too, a few percent over the pages themselves (the default's cache held 2 050 KiB). */
+    assert_true(cur > STORE_PAGE_CACHE_KIB * 1024 / 2);
+    assert_true(cur <= STORE_PAGE_CACHE_KIB * 1024 + STORE_PAGE_CACHE_KIB * 1024 / 8);
+    store_close(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1149,9 +1506,14 @@ int main(void)
             T(test_event_dedup_survives_crash),
             T(test_stale_wal_not_replayed),
             T(test_notifications),
-        T(test_migration_from_version_1),
-        T(test_account_password),
-        T(test_transactions_nest_and_roll_back),
+            T(test_migration_from_version_1),
+            T(test_account_password),
+            T(test_transactions_nest_and_roll_back),
+            T(test_stmt_cache_busy_is_detected),
+            T(test_stmt_cache_reuses_statements),
+            T(test_stmt_cache_same_after_error),
+            T(test_stmt_cache_nested_listing),
+            T(test_page_cache_bounded),
 #undef T
     };
 
