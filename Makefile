@@ -150,6 +150,7 @@ bench: $(BUILD)/botrunner plugins $(BENCH_BIN) $(VENV)/.done
 	@$(VENV)/bin/python bench/roundtrip.py $(BUILD)/botrunner
 	@$(VENV)/bin/python bench/worker-memory.py $(BUILD)/botrunner
 	@$(VENV)/bin/python bench/upload-rss.py $(BUILD)/bench/upload-rss
+	@$(VENV)/bin/python bench/fleet.py $(BUILD)/botrunner
 
 lint:
 	clang-tidy --quiet $(LIB_SRC) runner/main.c -- $(CPPFLAGS) -std=gnu11 $(PKG_CFLAGS) $(PKG_CFLAGS_DL)

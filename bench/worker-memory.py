@@ -1,11 +1,14 @@
 #!/usr/bin/env python3
 """Benchmark the worker's memory on a real Synapse: RSS, PSS and USS of `botrunner worker`
 (echo plugin) idle after its first sync, after answering 1 000 pings, and beside a second
-worker (what one more bot costs); where its pages are, library by library; the floor of
-the binary and its libraries (`botrunner --version`) and of libcurl alone (small C
-programs, built here); and, for comparison, a running maubot with no instance when a venv
-with maubot exists (.venv-bench, made by hand: see docs/benchmarks.md). Prints figures;
-asserts nothing.
+worker (what one more bot costs); where its pages are, library by library, and what the
+libraries it loads at run time (libcurl with `dlopen`, and with it the TLS libraries) hold,
+read from what the running worker maps (/proc/PID/maps), since `ldd` of the binary no
+longer shows them; the floor of the binary and its libraries (`botrunner --version`) and of
+libcurl alone (small C programs, built here, one of them loading libcurl as the worker
+does); and, for comparison, a running maubot with no instance when a venv with maubot
+exists (.venv-bench, made by hand: see docs/benchmarks.md). Prints figures; asserts
+nothing.
 
 usage: bench/worker-memory.py [BOTRUNNER] [--pings N] [--maubot-python PATH]
 """
@@ -47,6 +50,22 @@ EMPTY_C = "int main(void) { return 0; }\n"
 CURL_INIT_C = """#include <curl/curl.h>
 int main(void) { curl_global_init(CURL_GLOBAL_DEFAULT); curl_global_cleanup(); return 0; }
 """
+# What the worker does (runner/matrix/curl_dl.c): load libcurl by its soname, local
+# symbols, every symbol bound at once, then initialise it.
+CURL_DLOPEN_C = """#include <curl/curl.h>
+#include <dlfcn.h>
+int main(void)
+{
+    void *h = dlopen("libcurl.so.4", RTLD_NOW | RTLD_LOCAL);
+    CURLcode (*init)(long) = h ? (CURLcode (*)(long))dlsym(h, "curl_global_init") : 0;
+    return init && init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? 0 : 1;
+}
+"""
+# The TLS libraries and their arithmetic and PKCS#11 helpers, by file name prefix:
+# OpenSSL (libcurl's own TLS) and GnuTLS (brought in by libldap and librtmp, and by
+# libmicrohttpd in the supervisor).
+TLS_PREFIXES = ("libssl.", "libcrypto.", "libgnutls.", "libnettle.", "libhogweed.",
+                "libgmp.", "libp11-kit.", "libtasn1.")
 
 
 def run_quiet(cmd, **kwargs):
@@ -56,7 +75,7 @@ def run_quiet(cmd, **kwargs):
 
 def shared_objects(path):
     """{soname: real path} of what `ldd` lists for path (vdso left out). Real paths, since
-    /proc/PID/smaps names the files behind the symlinks (libgnutls.so.30.34.3)."""
+    /proc/PID/maps names the files behind the symlinks (libgnutls.so.30.34.3)."""
     out = {}
     for line in run_quiet(["ldd", str(path)]).stdout.splitlines():
         m = re.match(r"\s*(\S+)\s+=>\s+(\S+)", line)
@@ -73,26 +92,51 @@ def needed(path):
     return re.findall(r"\(NEEDED\).*\[(.+)\]", text)
 
 
-def curl_only_libraries(binary):
-    """The shared objects that only libcurl brings into the binary: libcurl's own
-    dependency closure less what the binary's other direct dependencies need anyway."""
-    deps = shared_objects(binary)
-    curl = next((p for name, p in deps.items() if name.startswith("libcurl")), None)
-    if not curl:
-        return set(), deps
-    mine = {os.path.basename(curl)} | {os.path.basename(p) for p in shared_objects(curl).values()}
-    others = set()
-    for name in needed(binary):
-        if not name.startswith("libcurl") and name in deps:
-            others |= {os.path.basename(p) for p in shared_objects(deps[name]).values()}
-            others.add(os.path.basename(deps[name]))
-    return mine - others, deps
+def mapped_objects(pid):
+    """{file name: real path} of the shared objects a running process maps, from
+    /proc/PID/maps: what the loader brought in at start-up and what dlopen() added since.
+    (The kernel names each mapping by its real path: libcurl.so.4.8.0.)"""
+    out = {}
+    for line in pathlib.Path(f"/proc/{pid}/maps").read_text().splitlines():
+        parts = line.split(maxsplit=5)
+        if len(parts) == 6 and parts[5].startswith("/") and ".so" in os.path.basename(parts[5]):
+            path = parts[5].removesuffix(" (deleted)")
+            out[os.path.basename(path)] = path
+    return out
+
+
+class RuntimeLibraries:
+    """What a running worker maps beyond the binary's `ldd` closure, i.e. what it loaded
+    with dlopen(): libcurl's chain (libcurl and the objects of its closure that the binary
+    does not link anyway), the plugin, and anything else; and which of the mapped objects
+    are TLS libraries (TLS_PREFIXES). Sets of file names as /proc/PID/smaps names them."""
+
+    def __init__(self, pid, binary):
+        self.mapped = mapped_objects(pid)
+        linked = {os.path.basename(p) for p in shared_objects(binary).values()}
+        self.linked = linked & set(self.mapped)
+        self.loaded = set(self.mapped) - linked
+        curl = next((p for name, p in self.mapped.items() if name.startswith("libcurl.")), None)
+        self.curl_closure = set()
+        if curl:
+            self.curl_closure = {os.path.basename(curl)} | {
+                os.path.basename(p) for p in shared_objects(curl).values()}
+        self.curl_chain = self.loaded & self.curl_closure
+        self.other_loaded = self.loaded - self.curl_chain
+        self.tls = {name for name in self.mapped if name.startswith(TLS_PREFIXES)}
+
+    @staticmethod
+    def total(maps, names):
+        """(RSS, PSS) in KiB of the named mappings in harness.mappings() output."""
+        chosen = [m for name, m in maps.items() if name in names]
+        return sum(m["rss"] for m in chosen), sum(m["pss"] for m in chosen)
 
 
 def floor_programs(workdir, binary):
     """Peak RSS (KiB, median of FLOOR_RUNS) of small programs built here: empty, linked with
-    libcurl, calling curl_global_init(), linked with every library the runner links; and
-    `botrunner --version`. None for a program that cannot be built."""
+    libcurl, calling curl_global_init(), loading libcurl with dlopen() and initialising it
+    (the worker's way), linked with every library the runner links; and `botrunner
+    --version`. None for a program that cannot be built."""
     # The binary's own DT_NEEDED list: the toolchain links with --as-needed, so a library
     # on the command line that no code calls is not there.
     libs = [f"-l:{name}" for name in needed(binary) if not name.startswith("libc.so")]
@@ -100,6 +144,7 @@ def floor_programs(workdir, binary):
         "an empty C program": (EMPTY_C, []),
         "the same linked with libcurl": (EMPTY_C, ["-Wl,--no-as-needed", "-lcurl"]),
         "... and calling curl_global_init()": (CURL_INIT_C, ["-lcurl"]),
+        "dlopen(libcurl.so.4) + curl_global_init(), as the worker": (CURL_DLOPEN_C, []),
         "an empty program linked with the runner's libraries":
             (EMPTY_C, ["-Wl,--no-as-needed", *libs]) if libs else None,
     }
@@ -195,6 +240,7 @@ def main():
             time.sleep(IDLE_SETTLE_S)
             idle = harness.memory_median(bot.pid)
             idle_maps = harness.mappings(bot.pid)
+            runtime = RuntimeLibraries(bot.pid, args.binary)
             harness.pings_in_bursts(alice, room, bot.user_id, args.pings, PING_BURST,
                                     guard=bot.assert_running)
             time.sleep(IDLE_SETTLE_S)
@@ -206,7 +252,7 @@ def main():
                 time.sleep(IDLE_SETTLE_S)
                 pair = harness.memory_median(bot.pid), harness.memory_median(bot2.pid)
         floors = floor_programs(tmp, args.binary)
-        curl_only, deps = curl_only_libraries(args.binary)
+        deps = shared_objects(args.binary)
         maubot = maubot_memory(args.maubot_python, tmp)
 
     print("Memory of `botrunner worker` (echo plugin, one room), on Synapse at 127.0.0.1, "
@@ -221,14 +267,21 @@ def main():
     top = sorted(idle_maps.items(), key=lambda kv: -kv[1]["rss"])
     for name, m in top[:12]:
         print(f"  {name:36} RSS {m['rss']:6d}  PSS {m['pss']:6d}")
-    chain = [m for name, m in idle_maps.items() if name in curl_only]
-    print(f"  {len(curl_only)} shared objects that only libcurl brings in: RSS "
-          f"{sum(m['rss'] for m in chain)} KiB, PSS {sum(m['pss'] for m in chain)} KiB")
-    print(f"The binary links {len(deps)} shared objects (`ldd {args.binary}`); "
-          f"{len(curl_only)} of them only because of libcurl.")
+    rt = runtime
+    print(f"Shared objects: the binary links {len(deps)} (`ldd {args.binary}`); the idle "
+          f"worker maps {len(rt.mapped)} (/proc/PID/maps), {len(rt.loaded)} of them loaded "
+          "at run time:")
+    for label, names in (("libcurl's chain (dlopen of libcurl.so.4)", rt.curl_chain),
+                         ("other objects loaded at run time", rt.other_loaded),
+                         ("TLS libraries, wherever they came from", rt.tls),
+                         ("objects the binary links", rt.linked)):
+        rss, pss = rt.total(idle_maps, names)
+        print(f"  {label:44} {len(names):3d} objects  RSS {rss:6d} KiB  PSS {pss:6d} KiB")
+    print(f"  libcurl's chain: {', '.join(sorted(rt.curl_chain)) or '(libcurl not mapped)'}")
+    print(f"  other: {', '.join(sorted(rt.other_loaded)) or '(none)'}")
     print(f"Peak RSS of small programs (GNU time, median of {FLOOR_RUNS}):")
     for name, kib in floors.items():
-        print(f"  {name:52} {harness.mib(kib) if kib else '(cannot build here)':>9}")
+        print(f"  {name:58} {harness.mib(kib) if kib else '(cannot build here)':>9}")
     if maubot:
         print(f"For comparison, maubot {maubot[0]} (python -m maubot), running with no instance:")
         print(line("maubot, idle", maubot[1]))

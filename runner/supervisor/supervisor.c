@@ -46,11 +46,19 @@ static void notify_status_line(struct supervisor *s)
         running += streq(c->state, "running");
         restarting += c->phase == CHILD_BACKOFF;
     }
+    char line[sizeof(s->last_status)];
+
     if (restarting)
-        (void)sd_notifyf(false, "STATUS=%zu/%zu instances running; %zu restarting", running,
-                         enabled, restarting);
+        snprintf(line, sizeof(line), "STATUS=%zu/%zu instances running; %zu restarting", running,
+                 enabled, restarting);
     else
-        (void)sd_notifyf(false, "STATUS=%zu/%zu instances running", running, enabled);
+        snprintf(line, sizeof(line), "STATUS=%zu/%zu instances running", running, enabled);
+    /* Only when it changed: every state change calls this, and the notify socket queues
+     * only a few datagrams before sd_notify() would wait for systemd to read them. */
+    if (streq(line, s->last_status))
+        return;
+    snprintf(s->last_status, sizeof(s->last_status), "%s", line);
+    (void)sd_notify(false, line);
 }
 
 void sup_state_changed(struct supervisor *s)

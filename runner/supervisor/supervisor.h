@@ -74,6 +74,7 @@ struct supervisor {
     int64_t started_at;
     bool stopping;
     bool ready_sent;
+    char last_status[96];     /* the last STATUS= sent to systemd */
     int64_t health_error_window_s, health_sync_max_age_s;
 };
 

@@ -120,9 +120,8 @@ class Supervisor:
     def notify(self, iid, severity, message):
         text = f"[{severity}] {iid or 'botrunner'}: {message}"
         log(severity, text)
-        with self.lock:
-            self.notes.insert(0, {"timestamp": iso(time.time()), "source_instance": iid,
-                                  "severity": severity, "message": message})
+        self.notes.insert(0, {"timestamp": iso(time.time()), "source_instance": iid,
+                              "severity": severity, "message": message})
         n = self.cfg.get("notifications")
         if not n:
             return
@@ -187,6 +186,10 @@ class Supervisor:
             return {}
 
     def status(self):
+        with self.lock:
+            return self._status()
+
+    def _status(self):
         rows = self.db_rows()
         now = time.time()
         insts, failed, reasons, active = [], [], [], 0
@@ -215,8 +218,7 @@ class Supervisor:
                           "last_message_at": iso(row[4]), "last_error": row[5]})
         service = "healthy" if not failed else ("failed" if active == 0 else "degraded")
         used = [i["id"] for i in insts if i["state"] == "running"]
-        with self.lock:
-            notes = list(self.notes)
+        notes = list(self.notes)
         return {"service_status": service, "version": self.version,
                 "uptime_s": round(now - self.started, 3),
                 "enabled_instances_count": len(insts), "active_instances_count": active,
@@ -290,14 +292,16 @@ class Supervisor:
         while True:
             if signal.SIGTERM in self.flags or signal.SIGINT in self.flags:
                 sd_notify("STOPPING=1")
-                for iid in list(self.workers):
-                    self.stop(iid)
+                with self.lock:
+                    for iid in list(self.workers):
+                        self.stop(iid)
                 return 0
-            if signal.SIGHUP in self.flags:
-                self.flags.discard(signal.SIGHUP)
-                self.reload()
-            self.reap()
-            st = self.status()
+            with self.lock:  # the HTTP thread reads the workers under it
+                if signal.SIGHUP in self.flags:
+                    self.flags.discard(signal.SIGHUP)
+                    self.reload()
+                self.reap()
+                st = self._status()
             line = (f"STATUS={st['active_instances_count']}/"
                     f"{st['enabled_instances_count']} instances running")
             if line != self.last_status_line:
