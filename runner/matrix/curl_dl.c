@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <stddef.h>
 
+#include "util/dl.h"
 #include "util/log.h"
 #include "util/macro.h"
 
@@ -19,15 +20,10 @@ static struct curl_dl table;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 static int load_result;
 
-struct sym {
-    const char *name;
-    void **slot;
-};
-
 static int load(void)
 {
     CURLcode (*global_init)(long) = NULL;
-    const struct sym syms[] = {
+    const struct dl_symbol syms[] = {
             {"curl_global_init", (void **)&global_init},
             {"curl_easy_init", (void **)&table.easy_init},
             {"curl_easy_cleanup", (void **)&table.easy_cleanup},
@@ -48,6 +44,7 @@ static int load(void)
             {"curl_getdate", (void **)&table.getdate},
     };
     void *handle;
+    int r;
 
     _Static_assert(SLOT_MATCHES(table.easy_init, curl_easy_init) &&
                            SLOT_MATCHES(table.easy_cleanup, curl_easy_cleanup) &&
@@ -69,19 +66,9 @@ static int load(void)
                            SLOT_MATCHES(global_init, curl_global_init),
                    "a slot of struct curl_dl differs from its prototype in <curl/curl.h>");
 
-    handle = dlopen(CURL_DL_SONAME, RTLD_NOW | RTLD_LOCAL);
-    if (!handle) {
-        log_error("Cannot load %s, needed for HTTP: %s", CURL_DL_SONAME, dlerror());
-        return -EOPNOTSUPP;
-    }
-    for (size_t i = 0; i < ELEMENTSOF(syms); i++) {
-        *syms[i].slot = dlsym(handle, syms[i].name);
-        if (!*syms[i].slot) {
-            log_error("Cannot use %s: it lacks %s", CURL_DL_SONAME, syms[i].name);
-            dlclose(handle);
-            return -EOPNOTSUPP;
-        }
-    }
+    r = dl_load(CURL_DL_SONAME, syms, ELEMENTSOF(syms), "HTTP", &handle);
+    if (r < 0)
+        return r;
     /* Once, before any handle exists, as curl requires; never undone: the library stays
      * loaded until the process exits, and curl_global_cleanup() buys nothing then. */
     if (global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {

@@ -411,19 +411,35 @@ static int room_member_read(const struct json_doc *d, int key, int value, size_t
     return 1;
 }
 
-static int joined_parse(const struct json_doc *d, int join, struct mx_sync_batch *b)
+/* The array for one section: room for its first SYNC_MAX_ROOMS members. Returns 1 and the
+ * array, 0 when the section has no members (nothing to parse), or -ENOMEM. Each section is
+ * parsed once, into the fresh batch: no room is stored yet, so the room_find() in its loop
+ * only ever sees rooms that loop stored, each with its id. */
+static int section_alloc(const struct json_doc *d, int section, size_t size, void **ret)
 {
-    size_t cap = members_upto(d, join, SYNC_MAX_ROOMS), seen = 0;
-    int r;
+    size_t cap = members_upto(d, section, SYNC_MAX_ROOMS);
+    void *items;
 
-    /* Each section is parsed once, into the fresh batch: no room is stored yet, so
-     * room_find() below only ever sees rooms this loop stored, each with its id. */
-    assert(b->n_joined == 0);
     if (cap == 0)
         return 0;
-    b->joined = calloc(cap, sizeof(*b->joined));
-    if (!b->joined)
+    items = calloc(cap, size);
+    if (!items)
         return -ENOMEM;
+    *ret = items;
+    return 1;
+}
+
+static int joined_parse(const struct json_doc *d, int join, struct mx_sync_batch *b)
+{
+    size_t seen = 0;
+    void *items;
+    int r;
+
+    assert(b->n_joined == 0);
+    r = section_alloc(d, join, sizeof(*b->joined), &items);
+    if (r <= 0)
+        return r;
+    b->joined = items;
     for (int cur = 0, k, v; json_object_iter(d, join, &cur, &k, &v) > 0;) {
         _cleanup_(room_timeline_done) struct mx_room_timeline t = {0};
         size_t i;
@@ -476,17 +492,15 @@ static int invite_parse(const struct json_doc *d, int room, struct mx_invite *in
 
 static int invites_parse(const struct json_doc *d, int invite, struct mx_sync_batch *b)
 {
-    size_t cap = members_upto(d, invite, SYNC_MAX_ROOMS), seen = 0;
+    size_t seen = 0;
+    void *items;
     int r;
 
-    /* Each section is parsed once, into the fresh batch: no room is stored yet, so
-     * room_find() below only ever sees rooms this loop stored, each with its id. */
     assert(b->n_invites == 0);
-    if (cap == 0)
-        return 0;
-    b->invites = calloc(cap, sizeof(*b->invites));
-    if (!b->invites)
-        return -ENOMEM;
+    r = section_alloc(d, invite, sizeof(*b->invites), &items);
+    if (r <= 0)
+        return r;
+    b->invites = items;
     for (int cur = 0, k, v; json_object_iter(d, invite, &cur, &k, &v) > 0;) {
         _cleanup_(invite_done) struct mx_invite inv = {0};
         size_t i;
@@ -513,17 +527,15 @@ static int invites_parse(const struct json_doc *d, int invite, struct mx_sync_ba
 
 static int left_parse(const struct json_doc *d, int leave, struct mx_sync_batch *b)
 {
-    size_t cap = members_upto(d, leave, SYNC_MAX_ROOMS), seen = 0;
+    size_t seen = 0;
+    void *items;
     int r;
 
-    /* Each section is parsed once, into the fresh batch: no room is stored yet, so
-     * room_find() below only ever sees rooms this loop stored, each with its id. */
     assert(b->n_left == 0);
-    if (cap == 0)
-        return 0;
-    b->left = calloc(cap, sizeof(*b->left));
-    if (!b->left)
-        return -ENOMEM;
+    r = section_alloc(d, leave, sizeof(*b->left), &items);
+    if (r <= 0)
+        return r;
+    b->left = items;
     for (int cur = 0, k, v; json_object_iter(d, leave, &cur, &k, &v) > 0;) {
         _cleanup_free_ char *room_id = NULL;
 

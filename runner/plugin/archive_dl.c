@@ -2,11 +2,10 @@
  * keeps one copy of a library per process), so it lives in one static, loaded once. */
 #include "plugin/archive_dl.h"
 
-#include <dlfcn.h>
-#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "util/dl.h"
 #include "util/macro.h"
 
 /* The soname of libarchive 3.x, the ABI the header we compile against describes. */
@@ -15,42 +14,31 @@
 static struct archive_dl table;
 static bool loaded;
 
-struct sym {
-    const char *name;
-    void **slot;
-};
-
 int archive_dl_load(const struct archive_dl **ret)
 {
-    const struct sym syms[] = {
-        {"archive_read_new", (void **)&table.read_new},
-        {"archive_read_support_format_zip", (void **)&table.read_support_format_zip},
-        {"archive_read_open_filename", (void **)&table.read_open_filename},
-        {"archive_read_next_header", (void **)&table.read_next_header},
-        {"archive_read_data", (void **)&table.read_data},
-        {"archive_read_free", (void **)&table.read_free},
-        {"archive_error_string", (void **)&table.error_string},
-        {"archive_entry_pathname_utf8", (void **)&table.entry_pathname_utf8},
-        {"archive_entry_filetype", (void **)&table.entry_filetype},
-        {"archive_entry_size", (void **)&table.entry_size},
-        {"archive_entry_size_is_set", (void **)&table.entry_size_is_set},
+    const struct dl_symbol syms[] = {
+            {"archive_read_new", (void **)&table.read_new},
+            {"archive_read_support_format_zip", (void **)&table.read_support_format_zip},
+            {"archive_read_open_filename", (void **)&table.read_open_filename},
+            {"archive_read_next_header", (void **)&table.read_next_header},
+            {"archive_read_data", (void **)&table.read_data},
+            {"archive_read_free", (void **)&table.read_free},
+            {"archive_error_string", (void **)&table.error_string},
+            {"archive_entry_pathname_utf8", (void **)&table.entry_pathname_utf8},
+            {"archive_entry_filetype", (void **)&table.entry_filetype},
+            {"archive_entry_size", (void **)&table.entry_size},
+            {"archive_entry_size_is_set", (void **)&table.entry_size_is_set},
     };
-    void *handle;
+    int r;
 
     if (loaded) {
         *ret = &table;
         return 0;
     }
-    handle = dlopen(LIBARCHIVE_SONAME, RTLD_NOW | RTLD_LOCAL);
-    if (!handle)
-        return -EOPNOTSUPP;
-    for (size_t i = 0; i < ELEMENTSOF(syms); i++) {
-        *syms[i].slot = dlsym(handle, syms[i].name);
-        if (!*syms[i].slot) {
-            dlclose(handle);
-            return -EOPNOTSUPP;
-        }
-    }
+    /* Quiet (no purpose): manifest.c reports the failure in its own words. */
+    r = dl_load(LIBARCHIVE_SONAME, syms, ELEMENTSOF(syms), NULL, NULL);
+    if (r < 0)
+        return r;
     loaded = true;
     *ret = &table;
     return 0;

@@ -3,11 +3,9 @@
  * pthread_once(). */
 #include "supervisor/mhd_dl.h"
 
-#include <dlfcn.h>
-#include <errno.h>
 #include <pthread.h>
 
-#include "util/log.h"
+#include "util/dl.h"
 #include "util/macro.h"
 
 /* Each slot has exactly the type of the function it holds, so a call through it passes its
@@ -18,14 +16,9 @@ static struct mhd_dl table;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 static int load_result;
 
-struct sym {
-    const char *name;
-    void **slot;
-};
-
 static int load(void)
 {
-    const struct sym syms[] = {
+    const struct dl_symbol syms[] = {
             {"MHD_start_daemon", (void **)&table.start_daemon},
             {"MHD_stop_daemon", (void **)&table.stop_daemon},
             {"MHD_is_feature_supported", (void **)&table.is_feature_supported},
@@ -38,7 +31,6 @@ static int load(void)
             {"MHD_destroy_response", (void **)&table.destroy_response},
             {"MHD_queue_response", (void **)&table.queue_response},
     };
-    void *handle;
 
     _Static_assert(
             SLOT_MATCHES(table.start_daemon, MHD_start_daemon) &&
@@ -55,20 +47,7 @@ static int load(void)
                     SLOT_MATCHES(table.queue_response, MHD_queue_response),
             "a slot of struct mhd_dl differs from its prototype in <microhttpd.h>");
 
-    handle = dlopen(MHD_DL_SONAME, RTLD_NOW | RTLD_LOCAL);
-    if (!handle) {
-        log_error("Cannot load %s, needed for the status endpoint: %s", MHD_DL_SONAME, dlerror());
-        return -EOPNOTSUPP;
-    }
-    for (size_t i = 0; i < ELEMENTSOF(syms); i++) {
-        *syms[i].slot = dlsym(handle, syms[i].name);
-        if (!*syms[i].slot) {
-            log_error("Cannot use %s: it lacks %s", MHD_DL_SONAME, syms[i].name);
-            dlclose(handle);
-            return -EOPNOTSUPP;
-        }
-    }
-    return 0;
+    return dl_load(MHD_DL_SONAME, syms, ELEMENTSOF(syms), "the status endpoint", NULL);
 }
 
 static void load_once(void)

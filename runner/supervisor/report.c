@@ -192,6 +192,38 @@ static int status_json(struct supervisor *s, const struct health_report *h, char
     return r;
 }
 
+/* The per-instance samples of metrics_text(), one accessor per metric family. */
+static long long child_up(const struct child *c)
+{
+    return streq(c->state, "running");
+}
+
+static long long child_restarts(const struct child *c)
+{
+    return (long long)c->restarts;
+}
+
+static long long child_last_sync(const struct child *c)
+{
+    return (long long)c->last_sync_at;
+}
+
+static long long child_last_message(const struct child *c)
+{
+    return (long long)c->last_message_at;
+}
+
+/* One per-instance metric family: its TYPE line, then one sample per counted instance. */
+static void metric_family(FILE *f, const struct supervisor *s, const char *name, const char *type,
+                          long long (*value)(const struct child *c))
+{
+    fprintf(f, "# TYPE %s %s\n", name, type);
+    for (size_t i = 0; i < s->n_children; i++)
+        if (counted(s->children[i]))
+            fprintf(f, "%s{instance=\"%s\"} %lld\n", name, s->children[i]->id,
+                    value(s->children[i]));
+}
+
 /* Prometheus text format 0.0.4. Label values are instance ids ([a-z0-9-]): no escaping. */
 static int metrics_text(struct supervisor *s, const struct health_report *h, char **ret)
 {
@@ -212,27 +244,12 @@ static int metrics_text(struct supervisor *s, const struct health_report *h, cha
     fprintf(f, "# TYPE botrunner_instances_enabled gauge\nbotrunner_instances_enabled %zu\n"
                "# TYPE botrunner_instances_running gauge\nbotrunner_instances_running %zu\n",
             h->enabled_count, h->active_count);
-    fprintf(f, "# HELP botrunner_instance_up 1 when the instance's worker is running and synced.\n"
-               "# TYPE botrunner_instance_up gauge\n");
-    for (size_t i = 0; i < s->n_children; i++)
-        if (counted(s->children[i]))
-            fprintf(f, "botrunner_instance_up{instance=\"%s\"} %d\n", s->children[i]->id,
-                    streq(s->children[i]->state, "running"));
-    fprintf(f, "# TYPE botrunner_instance_restarts_total counter\n");
-    for (size_t i = 0; i < s->n_children; i++)
-        if (counted(s->children[i]))
-            fprintf(f, "botrunner_instance_restarts_total{instance=\"%s\"} %lld\n",
-                    s->children[i]->id, (long long)s->children[i]->restarts);
-    fprintf(f, "# TYPE botrunner_instance_last_sync_timestamp_seconds gauge\n");
-    for (size_t i = 0; i < s->n_children; i++)
-        if (counted(s->children[i]))
-            fprintf(f, "botrunner_instance_last_sync_timestamp_seconds{instance=\"%s\"} %lld\n",
-                    s->children[i]->id, (long long)s->children[i]->last_sync_at);
-    fprintf(f, "# TYPE botrunner_instance_last_message_timestamp_seconds gauge\n");
-    for (size_t i = 0; i < s->n_children; i++)
-        if (counted(s->children[i]))
-            fprintf(f, "botrunner_instance_last_message_timestamp_seconds{instance=\"%s\"} %lld\n",
-                    s->children[i]->id, (long long)s->children[i]->last_message_at);
+    fprintf(f, "# HELP botrunner_instance_up 1 when the instance's worker is running and synced.\n");
+    metric_family(f, s, "botrunner_instance_up", "gauge", child_up);
+    metric_family(f, s, "botrunner_instance_restarts_total", "counter", child_restarts);
+    metric_family(f, s, "botrunner_instance_last_sync_timestamp_seconds", "gauge", child_last_sync);
+    metric_family(f, s, "botrunner_instance_last_message_timestamp_seconds", "gauge",
+                  child_last_message);
     if (fclose(f) != 0) {
         free(buf);
         return -ENOMEM;
