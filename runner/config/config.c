@@ -17,7 +17,7 @@
 #include "util/yaml_json.h"
 #include "util/yaml_tree.h"
 
-static const unsigned short default_reserved_ports[] = {8008, 29319, 3000};
+const uint16_t config_default_reserved_ports[3] = {8008, 29319, 3000};
 
 /* Read the whole file, refusing what cannot be a config before parsing anything. */
 static int read_config_file(const char *path, struct diag_list *d, char **ret, size_t *ret_len)
@@ -86,12 +86,12 @@ static int apply_defaults(struct config *c, const struct yaml_node *root)
     if (!yaml_map_get(st, "port"))
         c->status.port = CONFIG_DEFAULT_STATUS_PORT;
     if (!yaml_map_get(root, "reserved_ports")) {
-        c->reserved_ports = calloc(ELEMENTSOF(default_reserved_ports), sizeof(uint16_t));
+        c->reserved_ports = calloc(ELEMENTSOF(config_default_reserved_ports), sizeof(uint16_t));
         if (!c->reserved_ports)
             return -ENOMEM;
-        for (size_t i = 0; i < ELEMENTSOF(default_reserved_ports); i++)
-            c->reserved_ports[i] = default_reserved_ports[i];
-        c->reserved_ports_count = ELEMENTSOF(default_reserved_ports);
+        for (size_t i = 0; i < ELEMENTSOF(config_default_reserved_ports); i++)
+            c->reserved_ports[i] = config_default_reserved_ports[i];
+        c->reserved_ports_count = ELEMENTSOF(config_default_reserved_ports);
     }
     if (c->notifications && !yaml_map_get(yaml_map_get(root, "notifications"), "max_per_minute"))
         c->notifications->max_per_minute = CONFIG_DEFAULT_NOTIFY_RATE;

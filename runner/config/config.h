@@ -12,6 +12,8 @@
 #define CONFIG_DEFAULT_STATUS_PORT    29316
 #define CONFIG_DEFAULT_CATCH_UP       3600
 #define CONFIG_DEFAULT_NOTIFY_RATE    10
+/* reserved_ports when absent: the seed's Matrix, Slack bridge and Forgejo ports. */
+extern const uint16_t config_default_reserved_ports[3];
 
 /* Strings in the config are identifiers, ids, paths and URLs; none needs more than this. */
 #define CONFIG_STRING_MAX 4096

@@ -27,8 +27,6 @@
 #define COMMAND_PREFIX_MAX    32
 #define PASSWORD_MAX          1024
 
-static const unsigned short default_reserved_ports[] = {8008, 29319, 3000};
-
 struct validator {
     const struct yaml_node *root;
     struct diag_list *d;
@@ -256,8 +254,8 @@ static bool port_reserved(const struct yaml_node *list, long long port)
     long long p;
 
     if (!list || list->kind != YAML_KIND_SEQUENCE) {
-        for (size_t i = 0; i < ELEMENTSOF(default_reserved_ports); i++)
-            if (port == default_reserved_ports[i])
+        for (size_t i = 0; i < ELEMENTSOF(config_default_reserved_ports); i++)
+            if (port == config_default_reserved_ports[i])
                 return true;
         return false;
     }

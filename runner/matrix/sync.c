@@ -577,7 +577,6 @@ static int rooms_parse(const struct json_doc *d, struct mx_sync_batch *b)
 int mx_sync_parse(const char *body, size_t len, struct mx_sync_batch **ret)
 {
     _cleanup_(json_doc_freep) struct json_doc *d = NULL;
-    _cleanup_(mx_sync_batch_freep) struct mx_sync_batch *b = NULL;
     int r;
 
     assert(body || len == 0);
@@ -586,6 +585,16 @@ int mx_sync_parse(const char *body, size_t len, struct mx_sync_batch **ret)
     r = body_parse(body, len, &d);
     if (r < 0)
         return r;
+    return mx_sync_parse_doc(d, ret);
+}
+
+int mx_sync_parse_doc(const struct json_doc *d, struct mx_sync_batch **ret)
+{
+    _cleanup_(mx_sync_batch_freep) struct mx_sync_batch *b = NULL;
+    int r;
+
+    assert(d);
+    assert(ret);
     if (json_type(d, 0) != JSON_OBJECT)
         return -EBADMSG;
     b = calloc(1, sizeof(*b));
@@ -618,8 +627,7 @@ void mx_messages_page_free(struct mx_messages_page *p)
 int mx_messages_parse(const char *body, size_t len, struct mx_messages_page **ret)
 {
     _cleanup_(json_doc_freep) struct json_doc *d = NULL;
-    _cleanup_(mx_messages_page_freep) struct mx_messages_page *p = NULL;
-    int chunk, r;
+    int r;
 
     assert(body || len == 0);
     assert(ret);
@@ -627,6 +635,16 @@ int mx_messages_parse(const char *body, size_t len, struct mx_messages_page **re
     r = body_parse(body, len, &d);
     if (r < 0)
         return r;
+    return mx_messages_parse_doc(d, ret);
+}
+
+int mx_messages_parse_doc(const struct json_doc *d, struct mx_messages_page **ret)
+{
+    _cleanup_(mx_messages_page_freep) struct mx_messages_page *p = NULL;
+    int chunk, r;
+
+    assert(d);
+    assert(ret);
     if (json_type(d, 0) != JSON_OBJECT)
         return -EBADMSG;
     if (json_get_key(d, 0, "chunk", strlen("chunk"), &chunk) < 0 ||

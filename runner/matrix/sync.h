@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "util/json.h"
 #include "util/macro.h"
 
 /* Bounds: a sync body larger than this is refused before parsing (Synapse's default
@@ -80,6 +81,9 @@ struct mx_sync_batch {
  * Events stay in the order the server sent them. A room id appearing twice in one section
  * keeps the place of its first appearance and the contents of its last (json.h's rule). */
 int mx_sync_parse(const char *body, size_t len, struct mx_sync_batch **ret);
+/* The same, on a document the Matrix client already parsed (its root token 0): the worker
+ * hands over the client's parse instead of parsing the body a second time. */
+int mx_sync_parse_doc(const struct json_doc *d, struct mx_sync_batch **ret);
 void mx_sync_batch_free(struct mx_sync_batch *b);
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct mx_sync_batch *, mx_sync_batch_free)
 
@@ -95,6 +99,7 @@ struct mx_messages_page {
     size_t n_dropped;
 };
 int mx_messages_parse(const char *body, size_t len, struct mx_messages_page **ret);
+int mx_messages_parse_doc(const struct json_doc *d, struct mx_messages_page **ret);
 void mx_messages_page_free(struct mx_messages_page *p);
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct mx_messages_page *, mx_messages_page_free)
 

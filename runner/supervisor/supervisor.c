@@ -61,8 +61,22 @@ static void notify_status_line(struct supervisor *s)
     (void)sd_notify(false, line);
 }
 
+static int on_publish(sd_event_source *src, void *userdata)
+{
+    struct supervisor *s = userdata;
+
+    (void)src;
+    notify_status_line(s);
+    report_publish(s);
+    return 0;
+}
+
+/* Many changes come in one go (50 workers starting, a reload): the document is rebuilt once
+ * per loop iteration, after all of them, not once per change. */
 void sup_state_changed(struct supervisor *s)
 {
+    if (s->publish && sd_event_source_set_enabled(s->publish, SD_EVENT_ONESHOT) >= 0)
+        return;
     notify_status_line(s);
     report_publish(s);
 }
@@ -176,6 +190,11 @@ static int setup_loop(struct supervisor *s)
     r = sd_event_set_watchdog(s->event, true);
     if (r < 0)
         return r;
+    r = sd_event_add_defer(s->event, &s->publish, on_publish, s);
+    if (r >= 0)
+        r = sd_event_source_set_enabled(s->publish, SD_EVENT_OFF);
+    if (r < 0)
+        return r;
     return sd_event_add_time_relative(s->event, &s->tick, CLOCK_MONOTONIC, SUP_TICK_MS * 1000,
                                       0, on_tick, s);
 }
@@ -229,6 +248,7 @@ static void supervisor_free(struct supervisor *s)
     status_http_stop(s->http);
     notifier_free(s->notifier);
     sd_event_source_disable_unref(s->tick);
+    sd_event_source_disable_unref(s->publish);
     store_close(s->store);
     sd_event_unref(s->event);
     config_free(s->config);

@@ -71,6 +71,7 @@ struct supervisor {
     struct pending_notice pending[SUP_PENDING_NOTICES];
     size_t n_pending;
     sd_event_source *tick;
+    sd_event_source *publish; /* deferred rebuild of the status document */
     int64_t started_at;
     bool stopping;
     bool ready_sent;

@@ -211,7 +211,7 @@ static void on_gap_page(int r, const struct mx_result *res, void *userdata)
     struct mx_messages_page *p = NULL;
 
     if (r >= 0)
-        r = mx_messages_parse(res->body, res->body_len, &p);
+        r = mx_messages_parse_doc(res->doc, &p);
     if (r < 0) {
         /* A gap that cannot be filled is logged and left: the rest of the batch still runs. */
         log_room(LOG_WARNING, j->batch->joined[j->room].room_id, NULL,
@@ -328,7 +328,7 @@ static void on_sync(int r, const struct mx_result *res, void *userdata)
 
     w->syncing = false;
     if (r >= 0) {
-        r = mx_sync_parse(res->body, res->body_len, &b);
+        r = mx_sync_parse_doc(res->doc, &b);
         if (r < 0)
             log_warning_errno(r, "Cannot parse a sync response: %m");
     } else if (res && res->errcode && streq(res->errcode, "M_UNKNOWN_POS")) {
