@@ -291,7 +291,8 @@ static int open_db_readwrite(const char *path, sqlite3 **ret)
     return 0;
 }
 
-int store_open(const char *state_dir, const void *secret_key, size_t key_len, struct store **ret)
+static int open_once(const char *state_dir, const void *secret_key, size_t key_len,
+                     struct store **ret)
 {
     _cleanup_(seal_key_freep) struct seal_key *key = NULL;
     _cleanup_(sqlite3_close_v2p) sqlite3 *db = NULL;
@@ -359,4 +360,22 @@ struct store *store_close(struct store *s)
     seal_key_free(s->key);
     free(s);
     return NULL;
+}
+
+/* Several processes open bot.db at once when the fleet starts, and SQLite can answer
+ * SQLITE_BUSY outside its busy handler while another connection is opening the file (seen
+ * in the fleet tests): the whole open is tried again, a bounded number of times. */
+#define STORE_OPEN_TRIES    10u
+#define STORE_OPEN_RETRY_MS 200u
+
+int store_open(const char *state_dir, const void *secret_key, size_t key_len, struct store **ret)
+{
+    int r;
+
+    for (unsigned attempt = 1;; attempt++) {
+        r = open_once(state_dir, secret_key, key_len, ret);
+        if (r != -EBUSY || attempt >= STORE_OPEN_TRIES)
+            return r;
+        (void)usleep(STORE_OPEN_RETRY_MS * 1000);
+    }
 }

@@ -234,15 +234,7 @@ static int worker_setup(struct worker *w, const char *config_path, const char *i
     r = load_secrets(w, &key, &key_len);
     if (r < 0)
         return r;
-    /* Several workers start at once; SQLite can answer SQLITE_BUSY outside its busy handler
-     * while another process opens the file (seen in the fleet tests), so try a few times. */
-    for (unsigned attempt = 0;; attempt++) {
-        r = store_open(w->config->state_directory, key, key_len, &w->store);
-        if (r != -EBUSY || attempt + 1 >= WORKER_STORE_OPEN_TRIES)
-            break;
-        log_debug("bot.db is busy; trying again");
-        (void)usleep(WORKER_STORE_OPEN_RETRY_MS * 1000);
-    }
+    r = store_open(w->config->state_directory, key, key_len, &w->store);
     credential_free(TAKE_PTR(key), key_len);
     if (r < 0)
         return log_error_errno(r, "Cannot open the state in %s: %m", w->config->state_directory);

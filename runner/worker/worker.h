@@ -35,9 +35,6 @@ struct sync_job;
 /* The context of an admin notice: the seed asks for the last 10 lines. */
 #define LINK_TRACE_LINES    10u
 #define LINK_TRACE_LINE_MAX 200u
-/* Opening bot.db while other workers open it: tries and the pause between them. */
-#define WORKER_STORE_OPEN_TRIES    10u
-#define WORKER_STORE_OPEN_RETRY_MS 200u
 /* On SIGTERM, sends in flight may finish for this long; the rest stay queued in bot.db. */
 #define WORKER_STOP_GRACE_MS 5000u
 
