@@ -6,6 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
+#include <time.h>
+
+#include <systemd/sd-daemon.h>
 
 #include "supervisor/notify.h"
 #include "supervisor/supervisor.h"
@@ -113,6 +116,18 @@ static int apply(struct supervisor *s, struct config *next, size_t *ret_changed)
     return 0;
 }
 
+/* RELOADING=1 with the time the reload began, then READY=1 once it is over, refused or
+ * not: `systemctl reload` (and nixos-rebuild switch) waits for it and sees it finish. */
+static void notify_reloading(void)
+{
+    struct timespec ts;
+
+    if (clock_gettime(CLOCK_MONOTONIC, &ts) < 0)
+        return;
+    (void)sd_notifyf(false, "RELOADING=1\nMONOTONIC_USEC=%llu",
+                     (unsigned long long)ts.tv_sec * 1000000ULL + (unsigned long long)ts.tv_nsec / 1000ULL);
+}
+
 void supervisor_reload(struct supervisor *s)
 {
     struct config *next = NULL, *old;
@@ -122,8 +137,11 @@ void supervisor_reload(struct supervisor *s)
     if (s->stopping)
         return;
     log_info("Reloading %s", s->config_path);
-    if (load_new(s, &next) < 0)
+    notify_reloading();
+    if (load_new(s, &next) < 0) {
+        (void)sd_notify(false, "READY=1");
         return;
+    }
     /* Status address and port are bound once; a change needs a restart of the unit. */
     if (!streq(next->status.address, s->config->status.address) ||
         next->status.port != s->config->status.port)
@@ -137,5 +155,6 @@ void supervisor_reload(struct supervisor *s)
     /* Children of removed instances keep no pointer into the old config (decl = NULL). */
     config_free(old);
     log_info("Reloaded: %zu instance%s changed", changed, changed == 1 ? "" : "s");
+    (void)sd_notify(false, "READY=1");
     sup_state_changed(s);
 }

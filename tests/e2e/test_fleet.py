@@ -387,6 +387,16 @@ def test_crash_is_isolated_restarted_and_notified(synapse, make_person, make_fle
 # --- reload ---------------------------------------------------------------------------
 
 
+def assert_reload_notified(fleet, said_before):
+    """After a SIGHUP the supervisor told systemd RELOADING=1 with MONOTONIC_USEC, then
+    READY=1 again: `systemctl reload` waits for that pair, accepted reload or refused."""
+    said = fleet.notify.assignments()[said_before:]
+    assert "RELOADING=1" in said, said
+    at = said.index("RELOADING=1")
+    assert any(x.startswith("MONOTONIC_USEC=") and x[15:].isdigit() for x in said[at:]), said
+    assert "READY=1" in said[at:], said
+
+
 @pytest.mark.slow
 def test_reload_restarts_only_what_changed(synapse, make_person, make_fleet):
     """Four instances; the file is rewritten with echo-3 removed, echo-5 added and
@@ -406,6 +416,7 @@ def test_reload_restarts_only_what_changed(synapse, make_person, make_fleet):
     fleet.remove_instance(e3.id)
     old_prefix, e2.prefix = e2.prefix, "!echo2"
     e5 = fleet.add_instance()
+    said_before = len(fleet.notify.assignments())
     hup_at = time.monotonic()
     fleet.reload()
 
@@ -450,6 +461,7 @@ def test_reload_restarts_only_what_changed(synapse, make_person, make_fleet):
     st = fleet.status()
     assert_status_shape(st)
     assert sorted(by_id(st)) == sorted([e1.id, e2.id, e4.id, e5.id]), sorted(by_id(st))
+    assert_reload_notified(fleet, said_before)
     print(f"\nreload applied {applied_after:.2f} s after SIGHUP; round trips of echo-1 and "
           f"echo-4 meanwhile (s): {[round(x, 3) for x in rtts]}")
 
@@ -474,6 +486,7 @@ def test_reload_refuses_invalid_config(synapse, make_person, make_fleet):
     bad_user = f"@{e2.localpart.upper()}:{synapse.server_name}"
     cfg = fleet.config()
     cfg["instances"][1]["user"] = bad_user
+    said_before = len(fleet.notify.assignments())
     fleet.reload(cfg)
     expected = f'instances[1].user: "{bad_user}" is not a valid user id on {synapse.server_name}'
     line = wait_until(
@@ -485,6 +498,7 @@ def test_reload_refuses_invalid_config(synapse, make_person, make_fleet):
                                                      or "config" in t.lower()),
                          "an ERROR notice about the refused reload", guard=guard)
     assert_no_secrets(f"the notice {text_of(notice)!r}", text_of(notice), fleet)
+    assert_reload_notified(fleet, said_before)
 
     for d in (e1, e2):
         ping(alice, room, d, guard=guard)
