@@ -47,8 +47,8 @@ endif
 
 SAN_FLAGS  := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 
-.PHONY: all check deps unit unit-asan fuzz-smoke fuzz e2e demo lint format install clean bench \
-	plugins
+.PHONY: all check deps unit unit-asan fuzz-smoke fuzz e2e nix-check demo lint format install \
+	clean bench plugins
 
 all: $(BUILD)/botrunner plugins
 
@@ -127,10 +127,17 @@ $(VENV)/.done: tests/e2e/requirements.txt
 e2e: $(BUILD)/botrunner $(VENV)/.done
 	$(VENV)/bin/python -m pytest -q tests/e2e
 
+# The Nix side (docs/nixos.md), evaluated by nix-bin, which cannot build here: every .nix
+# parses, the renderer's cases agree with `botrunner check`, the flake's outputs list without
+# nixpkgs. NIXPKGS_LIB=DIR (a checkout of nixpkgs' lib) adds the module under lib.evalModules.
+nix-check: $(BUILD)/botrunner plugins $(VENV)/.done
+	$(VENV)/bin/python -m pytest -q -rs tests/nix
+
 check: deps
 	@$(MAKE) --no-print-directory all unit
 	@$(MAKE) --no-print-directory unit-asan
 	@$(MAKE) --no-print-directory fuzz-smoke
+	@$(MAKE) --no-print-directory nix-check
 	@$(MAKE) --no-print-directory e2e
 
 # DEMO_ARGS=--keep leaves Synapse and the bot running to talk to from any Matrix client.
@@ -161,8 +168,11 @@ format:
 	clang-format -i $(wildcard runner/*.c runner/*/*.c runner/*/*.h runner/include/botrunner/*.h \
 		tests/unit/*.c tests/fuzz/*.c)
 
+# The binary, the plugin ABI header (plugins build against it) and the documentation.
 install: $(BUILD)/botrunner
 	install -Dm755 $(BUILD)/botrunner $(DESTDIR)$(PREFIX)/bin/botrunner
+	install -Dm644 runner/include/botrunner/plugin.h $(DESTDIR)$(PREFIX)/include/botrunner/plugin.h
+	install -Dm644 -t $(DESTDIR)$(PREFIX)/share/doc/botrunner README.md docs/*.md
 
 clean:
 	rm -rf build build-asan build-fuzz
