@@ -1,0 +1,128 @@
+"""The person in the NixOS VM test: registers with the homeserver's token, makes the room the
+bots serve, invites them and pings them, with matrix-nio as in tests/e2e/person.py.
+
+Usage: person setup BOT...          register, create the room (its id is fixed), invite BOT...
+       person invite BOT            invite one more bot
+       person ping BOT PREFIX       wait for BOT's join, send "PREFIX ping", wait for its pong
+Environment: HS (homeserver URL), SERVER_NAME, ROOM_LOCALPART, REGISTRATION_TOKEN.
+"""
+import asyncio
+import json
+import os
+import sys
+import time
+import urllib.error
+import urllib.request
+
+from nio import AsyncClient, RoomMessageText, RoomSendResponse
+
+HS = os.environ["HS"]
+SERVER_NAME = os.environ["SERVER_NAME"]
+ROOM = f"!{os.environ['ROOM_LOCALPART']}:{SERVER_NAME}"
+USER, PASSWORD = "alice", "alice-password-in-the-vm-test"
+TIMEOUT_S = 120
+
+
+def api(method, path, body=None, token=None):
+    """One Client-Server API call; returns (status, json). Errors are answers, not raises."""
+    req = urllib.request.Request(HS + path, method=method,
+                                 data=None if body is None else json.dumps(body).encode())
+    req.add_header("Content-Type", "application/json")
+    if token:
+        req.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return r.status, json.load(r)
+    except urllib.error.HTTPError as e:
+        return e.code, json.load(e)
+
+
+def register():
+    """Registration by token through user-interactive auth: continuwuity's single
+    m.login.registration_token stage, or Synapse's token-then-dummy flow."""
+    body = {"username": USER, "password": PASSWORD, "inhibit_login": True}
+    status, answer = api("POST", "/_matrix/client/v3/register", body)
+    for _ in range(3):
+        if status == 200:
+            return
+        if status != 401 or "session" not in answer:
+            raise SystemExit(f"register: {status} {answer}")
+        done = set(answer.get("completed", []))
+        stage = ("m.login.registration_token" if "m.login.registration_token" not in done
+                 else "m.login.dummy")
+        auth = {"type": stage, "session": answer["session"]}
+        if stage == "m.login.registration_token":
+            auth["token"] = os.environ["REGISTRATION_TOKEN"]
+        status, answer = api("POST", "/_matrix/client/v3/register", {**body, "auth": auth})
+    raise SystemExit(f"register: no success after three stages: {status} {answer}")
+
+
+async def login():
+    client = AsyncClient(HS, f"@{USER}:{SERVER_NAME}")
+    r = await client.login(PASSWORD, device_name="vm-test")
+    if not getattr(r, "access_token", None):
+        raise SystemExit(f"login: {r}")
+    return client
+
+
+async def setup(bots):
+    register()
+    client = await login()
+    # A room version 1..11 room with a fixed id (continuwuity's createRoom `room_id`), so
+    # the bots' roomSubscriptions can name it before it exists.
+    status, answer = api("POST", "/_matrix/client/v3/createRoom",
+                         {"room_id": os.environ["ROOM_LOCALPART"], "room_version": "11",
+                          "preset": "private_chat", "invite": bots}, client.access_token)
+    if status != 200 or answer.get("room_id") != ROOM:
+        raise SystemExit(f"createRoom: {status} {answer} (wanted {ROOM})")
+    print(f"created {ROOM}, invited {bots}")
+    await client.close()
+
+
+async def invite(bot):
+    client = await login()
+    r = await client.room_invite(ROOM, bot)
+    print(f"invite {bot}: {r}")
+    await client.close()
+
+
+async def ping(bot, prefix):
+    client = await login()
+    await client.sync(timeout=0)
+    deadline = time.monotonic() + TIMEOUT_S
+    while bot not in (await client.joined_members(ROOM)).members_ids():
+        if time.monotonic() > deadline:
+            raise SystemExit(f"{bot} did not join {ROOM} within {TIMEOUT_S} s")
+        await asyncio.sleep(1)
+    sent_at = time.monotonic()
+    sent = await client.room_send(ROOM, "m.room.message", {"msgtype": "m.text",
+                                                           "body": f"{prefix} ping"})
+    if not isinstance(sent, RoomSendResponse):
+        raise SystemExit(f"send: {sent}")
+    while time.monotonic() < deadline:
+        r = await client.sync(timeout=5000)
+        room = r.rooms.join.get(ROOM) if hasattr(r, "rooms") else None
+        for ev in room.timeline.events if room else []:
+            if not isinstance(ev, RoomMessageText) or ev.sender != bot:
+                continue
+            reply_to = ev.source["content"].get("m.relates_to", {}).get("m.in_reply_to", {})
+            if reply_to.get("event_id") == sent.event_id and ev.body.startswith("pong"):
+                print(f"{bot}: {ev.body!r} after {time.monotonic() - sent_at:.2f} s")
+                await client.close()
+                return
+    raise SystemExit(f"no pong from {bot} within {TIMEOUT_S} s")
+
+
+def main(argv):
+    if len(argv) >= 2 and argv[0] == "setup":
+        asyncio.run(setup(argv[1:]))
+    elif len(argv) == 2 and argv[0] == "invite":
+        asyncio.run(invite(argv[1]))
+    elif len(argv) == 3 and argv[0] == "ping":
+        asyncio.run(ping(argv[1], argv[2]))
+    else:
+        raise SystemExit(__doc__)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
