@@ -69,20 +69,26 @@ let
   };
   port = types.ints.between 1 65535;
 
+  # Whether services.<name> exists and is enabled. Reading a removed option throws (nixpkgs
+  # removes services by mkRemovedOptionModule), so the read is guarded by tryEval.
+  serviceEnabled =
+    name:
+    let
+      t = builtins.tryEval (config.services.${name}.enable or false);
+    in
+    t.success && t.value == true;
+
   # Units of homeservers this module knows, when they run on this host: the bots start
-  # after them. `or false` keeps the module usable where those options do not exist.
+  # after them.
   localHomeserverUnits =
-    optional (config.services.matrix-continuwuity.enable or false) "continuwuity.service"
-    ++ optional (config.services.matrix-tuwunel.enable or false) "tuwunel.service"
-    ++ optional (config.services.matrix-conduit.enable or false) "conduit.service"
-    ++ optional (config.services.matrix-synapse.enable or false) "matrix-synapse.service";
+    optional (serviceEnabled "matrix-continuwuity") "continuwuity.service"
+    ++ optional (serviceEnabled "matrix-tuwunel") "tuwunel.service"
+    ++ optional (serviceEnabled "matrix-conduit") "conduit.service"
+    ++ optional (serviceEnabled "matrix-synapse") "matrix-synapse.service";
 
   # nixpkgs' services.maubot may run beside this module; its port is then taken.
   maubotPort =
-    if config.services.maubot.enable or false then
-      config.services.maubot.settings.server.port or 29316
-    else
-      null;
+    if serviceEnabled "maubot" then config.services.maubot.settings.server.port or 29316 else null;
 
   instanceModule =
     {
@@ -533,6 +539,4 @@ in
       };
     };
   };
-
-  meta.doc = ../docs/nixos.md;
 }

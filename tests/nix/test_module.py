@@ -239,3 +239,15 @@ def test_module_beside_maubot_needs_another_status_port():
     expr = (f"let lib = import {NIXPKGS_LIB}/lib; r = import ./tests/nix/module-eval.nix "
             f"{{ inherit lib; botrunner = {moved}; }}; in r.assertions")
     assert nix(expr) == []
+
+
+@needs_lib
+def test_module_orders_after_a_local_homeserver_and_survives_removed_ones():
+    """continuwuity enabled on the host: the bots start after it. A homeserver module that
+    nixpkgs removed (reading its options throws) is skipped, not fatal."""
+    mod = ("{ imports = [ (lib.mkRemovedOptionModule [ \"services\" \"matrix-conduit\" ] \"gone\") ]; "
+           "services.matrix-continuwuity.enable = true; "
+           f"services.botrunner = {{ plugins = [ {ECHO_DRV} ]; {ONE_BOT} }}; }}")
+    expr = (f"let lib = import {NIXPKGS_LIB}/lib; r = import ./tests/nix/module-eval.nix "
+            f"{{ inherit lib; botrunner = {mod}; }}; in r.unit.after")
+    assert nix(expr) == ["network-online.target", "continuwuity.service"]
