@@ -51,41 +51,100 @@ let
   # The first element of xs for which pred holds, with its index; null when none does.
   indexOf = pred: xs: foldl' (acc: i: if acc == null && pred (elemAt xs i) then i else acc) null (genList (i: i) (length xs));
 
-  # ---- the grammars, as extended regular expressions (builtins.match anchors both ends) ---
+  # ---- the grammars: regular expressions where they suffice, parsers where they do not ----
 
-  patterns = rec {
+  # Option types use these (module.nix). Where a type's pattern is looser than the runner
+  # (serverName, roomId), `errors` below applies the exact rule.
+  patterns = {
     instanceId = "[a-z0-9-]{1,64}";
     pluginId = "[a-z][a-z0-9._-]*";
     localpart = "[a-z0-9-]+";
-    credentialName = "[A-Za-z0-9._-]{1,255}";
-    dnsName = "[-A-Za-z0-9]{1,63}([.][-A-Za-z0-9]{1,63})*";
-    ipv6Literal = "\\[[0-9A-Fa-f:.]+[]]";
-    port = "0*([1-9][0-9]{0,4})";
-    serverName = "(${dnsName}|${ipv6Literal})(:${port})?";
-    # !opaque:server (opaque is printable ASCII without ':'), or a room v12 id: 43 base64url.
-    roomId = "![!-9;-~]+:${serverName}|![A-Za-z0-9_-]{43}";
-    # The user id on a given server: the server name is matched literally by userIdOn.
-    url = "(https?)://(${ipv6Literal}|[-A-Za-z0-9._~%]*)(:([0-9]*))?/?";
-    ipv4 = "([0-9]{1,3})[.]([0-9]{1,3})[.]([0-9]{1,3})[.]([0-9]{1,3})";
-    ipv6 = "[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*";
-    level = "DEBUG|INFO|WARN|ERROR|CRITICAL";
+    roomId = "![!-9;-~]+:.+|![A-Za-z0-9_-]{43}";
   };
   levels = [ "DEBUG" "INFO" "WARN" "ERROR" "CRITICAL" ];
 
   matches = re: s: isString s && match re s != null;
-  portOf = s: let m = match patterns.port s; in if m == null then null else fromJSON (head m);
+  # A decimal without leading zeros' trouble: fromJSON refuses "08", so they go first.
+  decimal = s: fromJSON (head (match "0*([0-9]+)" s));
+  # A port as the runner reads one: 1..5 digits, 1..65535; null otherwise.
+  portOf = s: if matches "[0-9]{1,5}" s then decimal s else null;
   validPort = p: isInt p && p >= 1 && p <= 65535;
+
+  # IPv4 as inet_pton reads it: four decimal octets without leading zeros. The octets, or null.
+  ipv4Octets = s:
+    let
+      octet = "(0|[1-9][0-9]{0,2})";
+      m = if isString s then match "${octet}[.]${octet}[.]${octet}[.]${octet}" s else null;
+      o = if m == null then null else map fromJSON m;
+    in
+    if o != null && all (x: x <= 255) o then o else null;
+
+  hexDigits = listToAttrs (imap0 (i: c: { name = c; value = i; })
+    [ "0" "1" "2" "3" "4" "5" "6" "7" "8" "9" "a" "b" "c" "d" "e" "f" ]);
+  hexValue = h: foldl' (acc: i: acc * 16 + hexDigits.${substring i 1 (toLower h)}) 0 (genList (i: i) (stringLength h));
+
+  # One side of an IPv6 "::": its 16-bit groups; an IPv4 tail (allowed on the right) is two.
+  ipv6Side = allowV4: str:
+    let
+      gs = if str == "" then [ ] else filter isString (builtins.split ":" str);
+      n = length gs;
+      v4 = if allowV4 && n > 0 then ipv4Octets (elemAt gs (n - 1)) else null;
+      hex = if v4 != null then genList (elemAt gs) (n - 1) else gs;
+    in
+    if any (g: !matches "[0-9A-Fa-f]{1,4}" g) hex then null
+    else map hexValue hex ++ (if v4 == null then [ ] else [ (elemAt v4 0 * 256 + elemAt v4 1) (elemAt v4 2 * 256 + elemAt v4 3) ]);
+
+  # IPv6 as inet_pton reads it: the eight groups, or null.
+  ipv6Groups = s:
+    let
+      parts = if isString s then filter isString (builtins.split "::" s) else [ ];
+      whole = ipv6Side true (head parts);
+      left = ipv6Side false (elemAt parts 0);
+      right = ipv6Side true (elemAt parts 1);
+    in
+    if length parts == 1 then (if whole != null && length whole == 8 then whole else null)
+    else if length parts == 2 && left != null && right != null && length left + length right <= 7
+    then left ++ genList (_: 0) (8 - length left - length right) ++ right
+    else null;
+
+  unbracket = s: if isString s && hasPrefix "[" s && match ".*[]]" s != null then substring 1 (stringLength s - 2) s else s;
+  # The runner's addr_classify: an IP literal (IPv6 with or without brackets), and loopback.
+  ipLiteral = s: ipv4Octets s != null || ipv6Groups (unbracket s) != null;
+  loopback = s:
+    let o = ipv4Octets s; in
+    (o != null && head o == 127) || ipv6Groups (unbracket s) == [ 0 0 0 0 0 0 0 1 ];
+
+  # A DNS name as the runner's dns_name_is_valid: labels of 1..63 letters, digits and "-",
+  # at most 230 bytes in all.
+  dnsNameValid = s: matches "[-A-Za-z0-9]{1,63}([.][-A-Za-z0-9]{1,63})*" s && stringLength s <= 230;
+
+  # A server name: a DNS name, or an IPv6 literal in brackets, then maybe ":port".
   serverNameValid = s:
-    matches patterns.serverName s && stringLength s <= 255
-    && (let m = match "(.*):([0-9]+)" s; in m == null || hasPrefix "[" (elemAt m 1) || validPort (portOf (elemAt m 1)));
+    let
+      # "[v6]:port" splits at "]" into "[v6" and ":port" (or ""); std::regex has no [^]].
+      v6 = filter isString (builtins.split "[]]" s);
+      v6Port = match "(:(.*))?" (elemAt v6 1);
+      named = match "([^:]*)(:(.*))?" s;
+      portOk = p: p == null || validPort (portOf p);
+    in
+    isString s && stringLength s <= 255
+    && (if hasPrefix "[" s then
+          length v6 == 2 && v6Port != null && ipv6Groups (substring 1 (-1) (head v6)) != null && portOk (elemAt v6Port 1)
+        else named != null && dnsNameValid (head named) && portOk (elemAt named 2));
   userIdOn = server: s:
     isString s && stringLength s <= 255
     && (let m = match "@(${patterns.localpart}):(.*)" s; in m != null && elemAt m 1 == server);
-  roomIdValid = s: isString s && stringLength s <= 255 && match patterns.roomId s != null;
-  ipv4Loopback = s:
-    let m = match patterns.ipv4 s; in m != null && all (o: fromJSON (head (match "0*([0-9]+)" o)) <= 255) m && fromJSON (head (match "0*([0-9]+)" (head m))) == 127;
-  ipv4Valid = s: let m = match patterns.ipv4 s; in m != null && all (o: fromJSON (head (match "0*([0-9]+)" o)) <= 255) m;
-  ipv6Loopback = s: elem s [ "::1" "0:0:0:0:0:0:0:1" ];
+  # !opaque:server (opaque: printable ASCII but ':', up to the first colon), or a v12 id.
+  roomIdValid = s:
+    let m = if isString s then match "!([!-9;-~]+):(.*)" s else null; in
+    isString s && stringLength s <= 255
+    && (matches "![A-Za-z0-9_-]{43}" s || (m != null && serverNameValid (elemAt m 1)));
+
+  # http(s)://host[:port][/]: scheme, host (an IPv6 literal keeps its brackets), port or null.
+  parseUrl = u:
+    let m = if isString u then match "(https?)://(\\[[-0-9A-Za-z:.%]*[]]|[^:/?#@]*)(:([0-9]*))?/?" u else null; in
+    if m == null then null else { scheme = elemAt m 0; host = elemAt m 1; port = elemAt m 3; };
+
   isLocalhost = s: elem (toLower s) [ "localhost" "localhost." ];
   # Absolute and in normal form: no ".", "..", "//" or trailing "/".
   pathNormal = s:
@@ -143,6 +202,7 @@ let
     settings = { };
   };
   limits = {
+    string = 4096; # every string of the YAML is 1..4096 bytes
     burstSize = 60;
     backoffSeconds = 86400;
     catchUpMaxAge = 30 * 86400;
@@ -212,45 +272,40 @@ let
     else if !isString v then [ (err path "expected a string (an absolute path), found ${typeOf v}") ]
     else if hasPrefix "/nix/store" v then [ (err path "${quote v} is in the Nix store, which every local user can read; give a path outside the store (sops-nix, agenix, or a file only root can read)") ]
     else if !hasPrefix "/" v then [ (err path "${quote v} must be an absolute path") ]
+    else if stringLength v > limits.string then [ (err path "is longer than ${toString limits.string} bytes") ]
     else if !pathNormal v then [ (err path "${quote v} must be in normal form (no \".\", \"..\", \"//\" or trailing \"/\")") ]
     else [ ];
 
   homeserverErrors = c:
     let
       hs = c.homeserver;
-      m = if isString hs.url then match patterns.url hs.url else null;
-      scheme = elemAt m 0;
-      host = elemAt m 1;
-      bare = if hasPrefix "[" host then substring 1 (stringLength host - 2) host else host;
-      portStr = elemAt m 3;
-      loopback = ipv4Loopback bare || ipv6Loopback bare;
+      u = parseUrl hs.url;
+      local = u != null && loopback u.host;
     in
     (if hs.serverName == null then [ (err "homeserver.serverName" "is required: the domain of every bot's user id") ]
      else optional (!serverNameValid hs.serverName) (err "homeserver.serverName" "${quote hs.serverName} is not a valid server name (a DNS name or IP literal, optionally :port)"))
     ++ (if !isString hs.url then [ (err "homeserver.url" "expected a string") ]
         else if match ".*@.*" hs.url != null then [ (err "homeserver.url" "must not contain user information (\"user:password@\"): credentials belong in *File options") ]
-        else if m == null then [ (err "homeserver.url" "${quote hs.url} must be http(s)://host[:port] with no path, query or fragment") ]
-        else if host == "" then [ (err "homeserver.url" "${quote hs.url} has no host") ]
-        else if portStr != null && !validPort (portOf portStr) then [ (err "homeserver.url" "${quote hs.url} has a port outside 1..65535") ]
-        else if isLocalhost host then [ (err "homeserver.url" "${quote hs.url}: use the IP literal 127.0.0.1 instead of \"localhost\", which may resolve to ::1 first where the homeserver (conduwuit) does not listen") ]
-        else if !loopback && !hs.allowRemote then [ (err "homeserver.url" "${quote hs.url} is not on a loopback IP literal (127.0.0.1 or [::1]); set homeserver.allowRemote = true to use a remote https:// homeserver") ]
-        else if !loopback && scheme != "https" then [ (err "homeserver.url" "${quote hs.url}: a remote homeserver must use https://, or access tokens would cross the network in clear text") ]
+        else if u == null then [ (err "homeserver.url" "${quote hs.url} must be http(s)://host[:port] with no path, query or fragment") ]
+        else if u.host == "" then [ (err "homeserver.url" "${quote hs.url} has no host") ]
+        else if u.port != null && !validPort (portOf u.port) then [ (err "homeserver.url" "${quote hs.url} has a port outside 1..65535") ]
+        else if isLocalhost u.host then [ (err "homeserver.url" "${quote hs.url}: use the IP literal 127.0.0.1 instead of \"localhost\", which may resolve to ::1 first where the homeserver (conduwuit) does not listen") ]
+        else if !ipLiteral u.host && !dnsNameValid u.host then [ (err "homeserver.url" "${quote hs.url}: ${quote u.host} is not a valid host name") ]
+        else if !local && !hs.allowRemote then [ (err "homeserver.url" "${quote hs.url} is not on a loopback IP literal (127.0.0.1 or [::1]); set homeserver.allowRemote = true to use a remote https:// homeserver") ]
+        else if !local && u.scheme != "https" then [ (err "homeserver.url" "${quote hs.url}: a remote homeserver must use https://, or access tokens would cross the network in clear text") ]
         else [ ]);
 
   # The homeserver's port when it is on loopback: the status endpoint may not take it.
   homeserverLoopbackPort = c:
-    let
-      m = if isString c.homeserver.url then match patterns.url c.homeserver.url else null;
-      host = elemAt m 1;
-      bare = if hasPrefix "[" host then substring 1 (stringLength host - 2) host else host;
-    in
-    if m == null || !(ipv4Loopback bare || ipv6Loopback bare) then null
-    else if elemAt m 3 == null then (if elemAt m 0 == "https" then 443 else 80)
-    else portOf (elemAt m 3);
+    let u = parseUrl c.homeserver.url; in
+    if u == null || !loopback u.host then null
+    else if u.port == null then (if u.scheme == "https" then 443 else 80)
+    else portOf u.port;
 
   stateDirectoryErrors = c:
     let s = c.stateDirectory; in
     if !isString s || !hasPrefix "/" s then [ (err "stateDirectory" "state directory ${quote s} must be an absolute path") ]
+    else if stringLength s > limits.string then [ (err "stateDirectory" "is longer than ${toString limits.string} bytes") ]
     else if !pathNormal s then [ (err "stateDirectory" "state directory ${quote s} must be in normal form (no \".\", \"..\", \"//\" or trailing \"/\")") ]
     else if s == "/" then [ (err "stateDirectory" "the root directory cannot be the state directory") ]
     else concatMap (d: optional (pathUnder d s) (err "stateDirectory" "${quote s} is under ${d}, which is not a place for mutable state")) [ "/nix/store" "/proc" "/sys" "/dev" ];
@@ -259,13 +314,12 @@ let
     let
       st = c.status;
       a = st.address;
-      loopback = ipv4Loopback a || ipv6Loopback a;
       hsPort = homeserverLoopbackPort c;
     in
     (if !isString a then [ (err "status.address" "expected a string") ]
      else if isLocalhost a then [ (err "status.address" "use the IP literal 127.0.0.1 instead of \"localhost\"") ]
-     else if !(ipv4Valid a || matches patterns.ipv6 a) then [ (err "status.address" "${quote a} is not an IP literal") ]
-     else optional (!loopback && !st.allowNonLoopback) (err "status.address" "${quote a} is not loopback; the status endpoint stays on loopback unless status.allowNonLoopback is true"))
+     else if !ipLiteral a then [ (err "status.address" "${quote a} is not an IP literal") ]
+     else optional (!loopback a && !st.allowNonLoopback) (err "status.address" "${quote a} is not loopback; the status endpoint stays on loopback unless status.allowNonLoopback is true"))
     ++ (if !validPort st.port then [ (err "status.port" "${toJSON st.port} is not a port (1..65535)") ]
         else if elem st.port c.reservedPorts then [ (err "status.port" "port ${toString st.port} is reserved (reservedPorts)") ]
         else optional (st.port == hsPort) (err "status.port" "port ${toString st.port} is the homeserver's"))
@@ -291,17 +345,22 @@ let
     if !isInt v then [ (err path "expected an integer, found ${typeOf v}") ]
     else optional (v < lo || v > hi) (err path "${toString v} is outside ${toString lo}..${toString hi}");
 
-  # Keys that name a secret: their string values would land in the world-readable store.
-  secretKey = k: match ".*(password|passwd|passphrase|secret|token|api_?key|private_?key)" (toLower k) != null;
-  settingsSecretErrors = path: v:
+  # Keys that name a secret (any case, "-" or "_"): their string values would land in the
+  # world-readable store.
+  secretKey = k: match ".*(password|passwd|passphrase|secret|token|api_?key|private_?key)" (replaceStrings [ "-" ] [ "_" ] (toLower k)) != null;
+  # A float that this Nix cannot write exactly (Nix 2.8's toJSON keeps 6 digits) is refused
+  # rather than rounded behind the operator's back.
+  floatExact = x: fromJSON (toJSON x) == x;
+  settingsErrors = path: v:
     if isAttrs v then
       concatMap
         (k:
           let x = v.${k}; p = "${path}.${k}"; in
           (if secretKey k && isString x && x != "" then [ (err p "looks like an inline secret: settings are rendered into the world-readable Nix store; have the plugin read the secret from a file instead") ] else [ ])
-          ++ settingsSecretErrors p x)
+          ++ settingsErrors p x)
         (attrNames v)
-    else if isList v then concatLists (imap0 (i: x: settingsSecretErrors "${path}[${toString i}]" x) v)
+    else if isList v then concatLists (imap0 (i: x: settingsErrors "${path}[${toString i}]" x) v)
+    else if isFloat v && !floatExact v then [ (err path "the float ${toJSON v}... cannot be written exactly by this version of Nix (its toJSON keeps 6 significant digits); give it as a string, or with fewer digits") ]
     else [ ];
 
   instanceErrors = c: id: i:
@@ -321,9 +380,11 @@ let
     ++ secretFileErrors "${p}.passwordFile" i.passwordFile
     ++ optional (i.passwordFile == null && c.registrationTokenFile == null)
       (err p "no way to authenticate: set passwordFile here, or registrationTokenFile so the bot can register")
+    ++ optional (i.displayname == "") (err "${p}.displayname" "is empty; leave it null for none")
     ++ optional (i.displayname != null && (!isString i.displayname || stringLength i.displayname > limits.displayname || match ".*[\n\r\t].*" i.displayname != null))
       (err "${p}.displayname" "must be one line of at most ${toString limits.displayname} bytes")
-    ++ optional (i.commandPrefix != null && !(isString i.commandPrefix && stringLength i.commandPrefix <= 32 && match ".*[[:space:]].*" i.commandPrefix == null && i.commandPrefix != ""))
+    # One word: the runner's whitespace is space, tab, CR and LF (not \v or \f).
+    ++ optional (i.commandPrefix != null && !(isString i.commandPrefix && stringLength i.commandPrefix <= 32 && match ".*[ \t\r\n].*" i.commandPrefix == null && i.commandPrefix != ""))
       (err "${p}.commandPrefix" "${quote i.commandPrefix} must be one word of at most 32 bytes")
     ++ (if !isList i.roomSubscriptions then [ (err "${p}.roomSubscriptions" "expected a list of room ids") ]
         else
@@ -341,7 +402,7 @@ let
     ++ levelError "${p}.errorNotificationLevel" i.errorNotificationLevel
     ++ concatMap (f: optional (!isBool i.features.${f}) (err "${p}.features.${f}" "expected a boolean")) (attrNames i.features)
     ++ (if !isAttrs i.settings then [ (err "${p}.settings" "expected an attribute set of plugin settings") ]
-        else settingsSecretErrors "${p}.settings" i.settings);
+        else settingsErrors "${p}.settings" i.settings);
 
   # One account per instance: two instances with one user would fight over its sync token.
   # Grouped by user, so a thousand instances cost a thousand steps, not a million.
@@ -385,10 +446,30 @@ let
       ++ uniqueUserErrors c
       ++ notificationErrors c;
 
+  # Two instances with one command prefix in a shared room would both answer: warned once
+  # per instance, on the later one, naming the first earlier one and a room they share.
+  prefixWarnings = c:
+    let
+      ids = filter (id: isString c.instances.${id}.commandPrefix && isList c.instances.${id}.roomSubscriptions) (attrNames c.instances);
+      byPrefix = builtins.groupBy (id: c.instances.${id}.commandPrefix) ids;
+      roomsOf = id: c.instances.${id}.roomSubscriptions;
+      shared = a: b: filter (r: elem r (roomsOf a)) (roomsOf b);
+      later = group: n:
+        let
+          id = elemAt group n;
+          first = indexOf (other: shared other id != [ ]) (genList (elemAt group) n);
+          other = elemAt group first;
+        in
+        optional (first != null)
+          (err "instances.${id}.commandPrefix" "${quote c.instances.${id}.commandPrefix} is also the command prefix of instances.${other} in room ${quote (head (shared other id))}: both bots would answer");
+    in
+    concatMap (p: let group = byPrefix.${p}; in concatLists (genList (later group) (length group))) (attrNames byPrefix);
+
   # What `botrunner check` would only warn about, for the module's `warnings`.
   warnings = cfg:
     let c = normalize cfg; in
-    concatMap
+    prefixWarnings c
+    ++ concatMap
       (id:
         let i = c.instances.${id}; rs = i.roomSubscriptions; in
         optional (isList rs && rs == [ ]) (err "instances.${id}.roomSubscriptions" "empty: this instance will not serve any room")
@@ -466,11 +547,27 @@ let
   rank = k: rankOf.${k} or 1000;
   sortKeys = ks: sort (a: b: rank a < rank b || (rank a == rank b && a < b)) ks;
 
+  # toJSON leaves characters from U+007F up as they are, but YAML may not hold all of them
+  # raw in double quotes: DEL, the C1 controls and U+FFFE/U+FFFF are refused by the reader,
+  # NEL, LS and PS are line breaks (folded), and a BOM is best not left to chance.
+  yamlEscaped =
+    let
+      hex = n: substring n 1 "0123456789ABCDEF";
+      hex4 = n: concatStringsSep "" (map (shift: hex (n / shift - n / shift / 16 * 16)) [ 4096 256 16 1 ]);
+      points = genList (i: 127 + i) 33 ++ [ 8232 8233 65279 65534 65535 ];
+    in
+    replaceStrings
+      (map (n: fromJSON "\"\\u${hex4 n}\"") points)
+      (map (n: "\\u${hex4 n}") points);
+  quoted = s: yamlEscaped (toJSON s);
   scalar = v:
     if v == null then "null"
-    else if isBool v || isInt v || isFloat v || isString v then toJSON v
+    else if isString v then quoted v
+    # toJSON writes 1.0 as 1, which would read back as an integer.
+    else if isFloat v then (let t = toJSON v; in if match ".*[.eE].*" t == null then "${t}.0" else t)
+    else if isBool v || isInt v then toJSON v
     else throw "botrunner render: a ${typeOf v} cannot be written to YAML";
-  yamlKey = k: if match "[A-Za-z_][A-Za-z0-9_]*" k != null then k else toJSON k;
+  yamlKey = k: if match "[A-Za-z_][A-Za-z0-9_]*" k != null then k else quoted k;
   isScalar = v: !(isAttrs v || isList v);
 
   # The lines of a value placed under a key or a list dash, indented by `ind`.

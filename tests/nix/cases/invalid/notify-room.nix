@@ -1,0 +1,16 @@
+# An admin room given by its alias.
+# expect: services.botrunner.notifications.room: "#admin:clarun.xyz" is not a valid room id (!opaque:server)
+# check: notifications.room: "#admin:clarun.xyz" is not a valid room id
+{ echo, fixtures }:
+{
+  homeserver.serverName = "clarun.xyz";
+  secretKeyFile = "/run/secrets/botrunner-key";
+  plugins = [ echo ];
+  notifications = { room = "#admin:clarun.xyz"; sender = "echo-1"; };
+  instances.echo-1 = {
+    plugin = "botrunner.echo";
+    user = "@echo:clarun.xyz";
+    passwordFile = "/run/secrets/echo-password";
+    roomSubscriptions = [ "!abc123def:clarun.xyz" ];
+  };
+}
