@@ -67,7 +67,7 @@ in
         };
         script = ''
           install -d -m 0700 /run/secrets
-          head -c 32 /dev/urandom > /run/secrets/botrunner-key
+          head -c 48 /dev/urandom | base64 > /run/secrets/botrunner-key
           printf %s ${registrationToken} > /run/secrets/registration-token
         '';
       };
@@ -115,7 +115,7 @@ in
       with subtest("the config is the rendered one, and holds no secret"):
           machine.succeed("botrunner check --no-credentials -c /etc/botrunner/botrunner.yaml")
           machine.fail("grep -F ${registrationToken} /etc/botrunner/botrunner.yaml")
-          machine.succeed("test $(stat -c %a /var/lib/private/botrunner) = 700")
+          machine.succeed("test $(stat -c %U:%a /var/lib/botrunner) = botrunner:700")
 
       with subtest("a person registers, makes the room, and the bot answers"):
           machine.succeed("person setup ${bot 1} >&2")

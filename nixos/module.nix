@@ -196,8 +196,9 @@ let
           description = ''
             The plugin's own settings (the instance's `config` in the YAML), checked against the
             plugin's `config_schema`. They are written into the Nix store: secrets do not belong
-            here, and keys that look like one (`*password`, `*token`, `*secret`, `*api_key`) with a
-            string value are refused.
+            here, and a key that looks like one (ending in password, passwd, passphrase, secret,
+            token, apikey, api_key or private_key, in any case, with `-` or `_`) with a string
+            value is refused.
           '';
         };
       };
@@ -252,7 +253,8 @@ let
     IPAddressDeny = "any";
   };
 
-  # The health check talks to the status endpoint on loopback, whatever it listens on.
+  # The health check talks to the status endpoint on loopback when it listens on every
+  # address, else on its address, which its firewall then allows besides loopback.
   healthUrl =
     let
       a = cfg.status.address;
@@ -261,7 +263,7 @@ let
           "127.0.0.1"
         else if a == "::" then
           "[::1]"
-        else if lib.hasInfix ":" a then
+        else if lib.hasInfix ":" a && !lib.hasPrefix "[" a then
           "[${a}]"
         else
           a;
@@ -376,7 +378,8 @@ in
       default = null;
       example = "/run/secrets/botrunner-secret-key";
       description = ''
-        A file of at least 32 random bytes (`head -c 32 /dev/urandom`) from which the key that
+        A file of at least 32 bytes of random text (`head -c 48 /dev/urandom | base64`: a final
+        newline is not counted, so raw bytes could fall short) from which the key that
         seals the bots' access tokens in bot.db is derived. Required. Read by systemd
         (LoadCredential=) and so may be readable by root only; never copied into the store.
       '';
@@ -482,6 +485,13 @@ in
       ];
     warnings = render.warnings cfg;
 
+    users.users.botrunner = {
+      isSystemUser = true;
+      group = "botrunner";
+      description = "botrunner, the Matrix bot runner";
+    };
+    users.groups.botrunner = { };
+
     environment.etc."botrunner/botrunner.yaml".source = checkedConfig;
     environment.systemPackages = [ cfg.package ];
 
@@ -499,15 +509,21 @@ in
       startLimitIntervalSec = 300;
       startLimitBurst = 5;
       serviceConfig = hardening // lib.optionalAttrs loopbackOnly loopbackFirewall // {
-        Type = "notify";
+        # Type=notify with systemd's reload protocol: `systemctl reload` (and so a switch)
+        # sends SIGHUP and waits for the supervisor's RELOADING=1 ... READY=1, instead of
+        # returning while the reload is still under way, as ExecReload=kill -HUP would.
+        Type = "notify-reload";
+        ReloadSignal = "SIGHUP";
         NotifyAccess = "main";
         ExecStart = "${lib.getExe' cfg.package "botrunner"} run -c ${configPath}";
-        ExecReload = "${pkgs.coreutils}/bin/kill -HUP $MAINPID";
         WatchdogSec = "60s";
         TimeoutStopSec = "30s";
         Restart = "on-failure";
         RestartSec = "5s";
-        DynamicUser = true;
+        # A static system user, not DynamicUser: systemd would make /var/lib/botrunner a
+        # symlink into /var/lib/private, and the runner refuses a symlinked state directory.
+        User = "botrunner";
+        Group = "botrunner";
         StateDirectory = stateDirectoryName;
         StateDirectoryMode = "0700";
         RuntimeDirectory = "botrunner";
@@ -522,7 +538,12 @@ in
     systemd.services.botrunner-health = mkIf cfg.healthCheck.enable {
       description = "botrunner health check";
       after = [ "botrunner.service" ];
-      serviceConfig = hardening // loopbackFirewall // {
+      serviceConfig = hardening // {
+        IPAddressAllow = lib.unique [
+          "localhost"
+          (if lib.elem cfg.status.address [ "0.0.0.0" "::" ] then "localhost" else lib.removeSuffix "]" (lib.removePrefix "[" cfg.status.address))
+        ];
+        IPAddressDeny = "any";
         Type = "oneshot";
         ExecStart = "${lib.getExe' cfg.package "botrunner"} health --url ${healthUrl}";
         DynamicUser = true;

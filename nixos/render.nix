@@ -57,7 +57,7 @@ let
   # (serverName, roomId), `errors` below applies the exact rule.
   patterns = {
     instanceId = "[a-z0-9-]{1,64}";
-    pluginId = "[a-z][a-z0-9._-]*";
+    pluginId = "[a-z][a-z0-9._-]{1,63}";
     localpart = "[a-z0-9-]+";
     roomId = "![!-9;-~]+:.+|![A-Za-z0-9_-]{43}";
   };
@@ -436,7 +436,7 @@ let
     else
       homeserverErrors c
       ++ stateDirectoryErrors c
-      ++ (if c.secretKeyFile == null then [ (err "secretKeyFile" "is required: a file of at least 32 random bytes (head -c 32 /dev/urandom)") ] else secretFileErrors "secretKeyFile" c.secretKeyFile)
+      ++ (if c.secretKeyFile == null then [ (err "secretKeyFile" "is required: a file of at least 32 bytes of random text (head -c 48 /dev/urandom | base64)") ] else secretFileErrors "secretKeyFile" c.secretKeyFile)
       ++ secretFileErrors "registrationTokenFile" c.registrationTokenFile
       ++ statusErrors c
       ++ levelError "logging.level" c.logging.level

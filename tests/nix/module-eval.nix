@@ -1,7 +1,7 @@
 # nixos/module.nix evaluated by lib.evalModules with nixpkgs' lib alone: the few NixOS options
 # it sets are declared here loosely, and pkgs is a stand-in whose derivations are plain sets.
 #
-# Used by tests/nix/test_module.py and bench/nix-eval.sh, where NIXPKGS_LIB names a checkout
+# Used by tests/nix/test_module.py and bench/nix-eval.py, where NIXPKGS_LIB names a checkout
 # of nixpkgs' lib (the nix-community/nixpkgs.lib mirror). Nothing here builds anything.
 {
   lib,
@@ -38,6 +38,8 @@ let
       warnings = mkOption { type = types.listOf types.str; default = [ ]; };
       environment.etc = mkOption { type = types.attrsOf types.anything; default = { }; };
       environment.systemPackages = mkOption { type = types.listOf types.package; default = [ ]; };
+      users.users = mkOption { type = types.attrsOf types.anything; default = { }; };
+      users.groups = mkOption { type = types.attrsOf types.anything; default = { }; };
       systemd.services = mkOption { type = types.attrsOf types.anything; default = { }; };
       systemd.timers = mkOption { type = types.attrsOf types.anything; default = { }; };
       meta = mkOption { type = types.attrsOf types.anything; default = { }; };

@@ -106,13 +106,18 @@ def test_module_renders_a_config_the_runner_accepts(tmp_path):
 
 @needs_lib
 def test_module_unit_reloads_on_config_and_is_hardened():
-    r = module(ONE_BOT, "{ inherit (r) unit health timer; etc = r.config.environment.etc; }")
+    r = module(ONE_BOT, "{ inherit (r) unit health timer; etc = r.config.environment.etc; "
+                        "users = r.config.users.users; }")
     unit, sc = r["unit"], r["unit"]["serviceConfig"]
-    assert sc["Type"] == "notify" and sc["NotifyAccess"] == "main"
+    # notify-reload: Type=notify, and `systemctl reload` sends SIGHUP and waits for READY=1.
+    assert sc["Type"] == "notify-reload" and sc["ReloadSignal"] == "SIGHUP"
+    assert sc["NotifyAccess"] == "main" and "ExecReload" not in sc
     assert sc["ExecStart"].endswith("/bin/botrunner run -c /etc/botrunner/botrunner.yaml")
-    assert sc["ExecReload"].endswith("/bin/kill -HUP $MAINPID")
     assert sc["WatchdogSec"] and sc["Restart"] == "on-failure"
-    assert sc["DynamicUser"] is True
+    # A static user: DynamicUser would make the state directory a symlink, which the
+    # runner refuses.
+    assert (sc["User"], sc["Group"]) == ("botrunner", "botrunner") and "DynamicUser" not in sc
+    assert r["users"]["botrunner"]["isSystemUser"] is True
     assert (sc["StateDirectory"], sc["StateDirectoryMode"]) == ("botrunner", "0700")
     assert (sc["RuntimeDirectory"], sc["RuntimeDirectoryMode"]) == ("botrunner", "0700")
     assert sc["UMask"] == "0077" and sc["ProtectSystem"] == "strict"
@@ -151,7 +156,9 @@ def test_module_unit_follows_options():
     assert "IPAddressDeny" not in sc, "a plugin that needs the internet must get it"
     assert "echo-1-password" not in json.dumps(sc)
     assert "password-echo-1:/run/secrets/echo-password" in sc["LoadCredential"]
-    assert r["health"]["serviceConfig"]["ExecStart"].endswith("--url http://[::1]:29400")
+    health = r["health"]["serviceConfig"]
+    assert health["ExecStart"].endswith("--url http://[::1]:29400")
+    assert health["IPAddressAllow"] == ["localhost", "::1"] and health["IPAddressDeny"] == "any"
     assert r["timer"]["timerConfig"]["OnUnitActiveSec"] == "1min"
 
 
@@ -251,3 +258,15 @@ def test_module_orders_after_a_local_homeserver_and_survives_removed_ones():
     expr = (f"let lib = import {NIXPKGS_LIB}/lib; r = import ./tests/nix/module-eval.nix "
             f"{{ inherit lib; botrunner = {mod}; }}; in r.unit.after")
     assert nix(expr) == ["network-online.target", "continuwuity.service"]
+
+
+@needs_lib
+def test_health_check_reaches_a_non_loopback_status_address():
+    """status on 192.0.2.10 (allowNonLoopback): the health check asks that address, and its
+    firewall lets it; the bots' unit then allows every address (the endpoint serves others)."""
+    r = module(ONE_BOT + ' status = { address = "192.0.2.10"; allowNonLoopback = true; };',
+               "{ inherit (r) unit health; }")
+    health = r["health"]["serviceConfig"]
+    assert health["ExecStart"].endswith("--url http://192.0.2.10:29316")
+    assert health["IPAddressAllow"] == ["localhost", "192.0.2.10"]
+    assert "IPAddressDeny" not in r["unit"]["serviceConfig"]

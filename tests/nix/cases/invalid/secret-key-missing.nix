@@ -1,5 +1,5 @@
 # No secret key file (Nix only: the file always names the credential).
-# expect: services.botrunner.secretKeyFile: is required: a file of at least 32 random bytes (head -c 32 /dev/urandom)
+# expect: services.botrunner.secretKeyFile: is required: a file of at least 32 bytes of random text (head -c 48 /dev/urandom | base64)
 { echo, fixtures }:
 {
   homeserver.serverName = "clarun.xyz";
