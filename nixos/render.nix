@@ -5,6 +5,8 @@
 # module uses the same rules for its option types and assertions, so they cannot drift apart.
 # Input: an attribute set shaped like the module's options (camelCase); anything left out
 # takes the default in `defaults`. Every function here is pure.
+#
+# The grammars are in grammar.nix, the YAML writer in yaml.nix, small helpers in prelude.nix.
 let
   inherit (builtins)
     all
@@ -16,7 +18,6 @@ let
     elem
     elemAt
     filter
-    foldl'
     fromJSON
     genList
     head
@@ -28,129 +29,14 @@ let
     isPath
     isString
     length
-    listToAttrs
     match
     replaceStrings
-    sort
     stringLength
-    substring
     toJSON
     typeOf
     ;
-
-  # ---- small helpers that nixpkgs' lib would give -----------------------------------------
-
-  hasPrefix = p: s: substring 0 (stringLength p) s == p;
-  optional = c: x: if c then [ x ] else [ ];
-  optionals = c: xs: if c then xs else [ ];
-  imap0 = f: xs: genList (i: f i (elemAt xs i)) (length xs);
-  quote = toJSON; # a string as the runner prints it in its messages: "like this"
-  upper = [ "A" "B" "C" "D" "E" "F" "G" "H" "I" "J" "K" "L" "M" "N" "O" "P" "Q" "R" "S" "T" "U" "V" "W" "X" "Y" "Z" ];
-  lower = [ "a" "b" "c" "d" "e" "f" "g" "h" "i" "j" "k" "l" "m" "n" "o" "p" "q" "r" "s" "t" "u" "v" "w" "x" "y" "z" ];
-  toLower = replaceStrings upper lower;
-  # The first element of xs for which pred holds, with its index; null when none does.
-  indexOf = pred: xs: foldl' (acc: i: if acc == null && pred (elemAt xs i) then i else acc) null (genList (i: i) (length xs));
-
-  # ---- the grammars: regular expressions where they suffice, parsers where they do not ----
-
-  # Option types use these (module.nix). Where a type's pattern is looser than the runner
-  # (serverName, roomId), `errors` below applies the exact rule.
-  patterns = {
-    instanceId = "[a-z0-9-]{1,64}";
-    pluginId = "[a-z][a-z0-9._-]{1,63}";
-    localpart = "[a-z0-9-]+";
-    roomId = "![!-9;-~]+:.+|![A-Za-z0-9_-]{43}";
-  };
-  levels = [ "DEBUG" "INFO" "WARN" "ERROR" "CRITICAL" ];
-
-  matches = re: s: isString s && match re s != null;
-  # A decimal without leading zeros' trouble: fromJSON refuses "08", so they go first.
-  decimal = s: fromJSON (head (match "0*([0-9]+)" s));
-  # A port as the runner reads one: 1..5 digits, 1..65535; null otherwise.
-  portOf = s: if matches "[0-9]{1,5}" s then decimal s else null;
-  validPort = p: isInt p && p >= 1 && p <= 65535;
-
-  # IPv4 as inet_pton reads it: four decimal octets without leading zeros. The octets, or null.
-  ipv4Octets = s:
-    let
-      octet = "(0|[1-9][0-9]{0,2})";
-      m = if isString s then match "${octet}[.]${octet}[.]${octet}[.]${octet}" s else null;
-      o = if m == null then null else map fromJSON m;
-    in
-    if o != null && all (x: x <= 255) o then o else null;
-
-  hexDigits = listToAttrs (imap0 (i: c: { name = c; value = i; })
-    [ "0" "1" "2" "3" "4" "5" "6" "7" "8" "9" "a" "b" "c" "d" "e" "f" ]);
-  hexValue = h: foldl' (acc: i: acc * 16 + hexDigits.${substring i 1 (toLower h)}) 0 (genList (i: i) (stringLength h));
-
-  # One side of an IPv6 "::": its 16-bit groups; an IPv4 tail (allowed on the right) is two.
-  ipv6Side = allowV4: str:
-    let
-      gs = if str == "" then [ ] else filter isString (builtins.split ":" str);
-      n = length gs;
-      v4 = if allowV4 && n > 0 then ipv4Octets (elemAt gs (n - 1)) else null;
-      hex = if v4 != null then genList (elemAt gs) (n - 1) else gs;
-    in
-    if any (g: !matches "[0-9A-Fa-f]{1,4}" g) hex then null
-    else map hexValue hex ++ (if v4 == null then [ ] else [ (elemAt v4 0 * 256 + elemAt v4 1) (elemAt v4 2 * 256 + elemAt v4 3) ]);
-
-  # IPv6 as inet_pton reads it: the eight groups, or null.
-  ipv6Groups = s:
-    let
-      parts = if isString s then filter isString (builtins.split "::" s) else [ ];
-      whole = ipv6Side true (head parts);
-      left = ipv6Side false (elemAt parts 0);
-      right = ipv6Side true (elemAt parts 1);
-    in
-    if length parts == 1 then (if whole != null && length whole == 8 then whole else null)
-    else if length parts == 2 && left != null && right != null && length left + length right <= 7
-    then left ++ genList (_: 0) (8 - length left - length right) ++ right
-    else null;
-
-  unbracket = s: if isString s && hasPrefix "[" s && match ".*[]]" s != null then substring 1 (stringLength s - 2) s else s;
-  # The runner's addr_classify: an IP literal (IPv6 with or without brackets), and loopback.
-  ipLiteral = s: ipv4Octets s != null || ipv6Groups (unbracket s) != null;
-  loopback = s:
-    let o = ipv4Octets s; in
-    (o != null && head o == 127) || ipv6Groups (unbracket s) == [ 0 0 0 0 0 0 0 1 ];
-
-  # A DNS name as the runner's dns_name_is_valid: labels of 1..63 letters, digits and "-",
-  # at most 230 bytes in all.
-  dnsNameValid = s: matches "[-A-Za-z0-9]{1,63}([.][-A-Za-z0-9]{1,63})*" s && stringLength s <= 230;
-
-  # A server name: a DNS name, or an IPv6 literal in brackets, then maybe ":port".
-  serverNameValid = s:
-    let
-      # "[v6]:port" splits at "]" into "[v6" and ":port" (or ""); std::regex has no [^]].
-      v6 = filter isString (builtins.split "[]]" s);
-      v6Port = match "(:(.*))?" (elemAt v6 1);
-      named = match "([^:]*)(:(.*))?" s;
-      portOk = p: p == null || validPort (portOf p);
-    in
-    isString s && stringLength s <= 255
-    && (if hasPrefix "[" s then
-          length v6 == 2 && v6Port != null && ipv6Groups (substring 1 (-1) (head v6)) != null && portOk (elemAt v6Port 1)
-        else named != null && dnsNameValid (head named) && portOk (elemAt named 2));
-  userIdOn = server: s:
-    isString s && stringLength s <= 255
-    && (let m = match "@(${patterns.localpart}):(.*)" s; in m != null && elemAt m 1 == server);
-  # !opaque:server (opaque: printable ASCII but ':', up to the first colon), or a v12 id.
-  roomIdValid = s:
-    let m = if isString s then match "!([!-9;-~]+):(.*)" s else null; in
-    isString s && stringLength s <= 255
-    && (matches "![A-Za-z0-9_-]{43}" s || (m != null && serverNameValid (elemAt m 1)));
-
-  # http(s)://host[:port][/]: scheme, host (an IPv6 literal keeps its brackets), port or null.
-  parseUrl = u:
-    let m = if isString u then match "(https?)://(\\[[-0-9A-Za-z:.%]*[]]|[^:/?#@]*)(:([0-9]*))?/?" u else null; in
-    if m == null then null else { scheme = elemAt m 0; host = elemAt m 1; port = elemAt m 3; };
-
-  isLocalhost = s: elem (toLower s) [ "localhost" "localhost." ];
-  # Absolute and in normal form: no ".", "..", "//" or trailing "/".
-  pathNormal = s:
-    isString s && hasPrefix "/" s
-    && (s == "/" || (match ".*(//|/[.]{1,2}/).*" s == null && match ".*(/[.]{1,2}|/)" s == null));
-  pathUnder = dir: s: s == dir || hasPrefix "${dir}/" s;
+  inherit (import ./prelude.nix) hasPrefix optional optionals imap0 quote toLower indexOf;
+  inherit (import ./grammar.nix) patterns levels matches portOf validPort ipLiteral loopback dnsNameValid serverNameValid userIdOn roomIdValid parseUrl isLocalhost pathNormal pathUnder;
 
   # ---- defaults: the contract's, in the option names --------------------------------------
 
@@ -270,7 +156,7 @@ let
     if v == null then [ ]
     else if isPath v then [ (err path "is a Nix path value, which would copy the secret into the world-readable Nix store; give the file's location as a string (\"/run/secrets/...\")") ]
     else if !isString v then [ (err path "expected a string (an absolute path), found ${typeOf v}") ]
-    else if hasPrefix "/nix/store" v then [ (err path "${quote v} is in the Nix store, which every local user can read; give a path outside the store (sops-nix, agenix, or a file only root can read)") ]
+    else if pathUnder "/nix/store" v then [ (err path "${quote v} is in the Nix store, which every local user can read; give a path outside the store (sops-nix, agenix, or a file only root can read)") ]
     else if !hasPrefix "/" v then [ (err path "${quote v} must be an absolute path") ]
     else if stringLength v > limits.string then [ (err path "is longer than ${toString limits.string} bytes") ]
     else if !pathNormal v then [ (err path "${quote v} must be in normal form (no \".\", \"..\", \"//\" or trailing \"/\")") ]
@@ -532,8 +418,6 @@ let
     // optionalAttr "displayname" i.displayname
     // optionalAttr "command_prefix" i.commandPrefix;
 
-  # ---- YAML: block style, every scalar as JSON (a JSON scalar is a YAML flow scalar) -------
-
   # Keys in the order docs/configuration.md lists them; others (plugin settings) sort after.
   keyOrder = [
     "id" "plugin" "user" "password_file" "enabled" "displayname" "room_subscriptions" "command_prefix"
@@ -543,57 +427,8 @@ let
     "registration_token_file" "status" "address" "port" "allow_non_loopback" "reserved_ports"
     "notifications" "room" "sender" "max_per_minute" "logging" "level" "plugins" "path" "instances"
   ];
-  rankOf = listToAttrs (imap0 (i: k: { name = k; value = i; }) keyOrder);
-  rank = k: rankOf.${k} or 1000;
-  sortKeys = ks: sort (a: b: rank a < rank b || (rank a == rank b && a < b)) ks;
+  inherit (import ./yaml.nix { inherit keyOrder; }) toYAML;
 
-  # toJSON leaves characters from U+007F up as they are, but YAML may not hold all of them
-  # raw in double quotes: DEL, the C1 controls and U+FFFE/U+FFFF are refused by the reader,
-  # NEL, LS and PS are line breaks (folded), and a BOM is best not left to chance.
-  yamlEscaped =
-    let
-      hex = n: substring n 1 "0123456789ABCDEF";
-      hex4 = n: concatStringsSep "" (map (shift: hex (n / shift - n / shift / 16 * 16)) [ 4096 256 16 1 ]);
-      points = genList (i: 127 + i) 33 ++ [ 8232 8233 65279 65534 65535 ];
-    in
-    replaceStrings
-      (map (n: fromJSON "\"\\u${hex4 n}\"") points)
-      (map (n: "\\u${hex4 n}") points);
-  quoted = s: yamlEscaped (toJSON s);
-  scalar = v:
-    if v == null then "null"
-    else if isString v then quoted v
-    # toJSON writes 1.0 as 1, which would read back as an integer.
-    else if isFloat v then (let t = toJSON v; in if match ".*[.eE].*" t == null then "${t}.0" else t)
-    else if isBool v || isInt v then toJSON v
-    else throw "botrunner render: a ${typeOf v} cannot be written to YAML";
-  yamlKey = k: if match "[A-Za-z_][A-Za-z0-9_]*" k != null then k else quoted k;
-  isScalar = v: !(isAttrs v || isList v);
-
-  # The lines of a value placed under a key or a list dash, indented by `ind`.
-  block = ind: v:
-    if isAttrs v then
-      concatMap
-        (k:
-          let x = v.${k}; in
-          if isScalar x || x == { } || x == [ ] || (isList x && all isScalar x) then [ "${ind}${yamlKey k}: ${inline x}" ]
-          else [ "${ind}${yamlKey k}:" ] ++ block "${ind}  " x)
-        (sortKeys (attrNames v))
-    else if isList v then
-      concatMap
-        (x:
-          if isScalar x || x == { } || x == [ ] then [ "${ind}- ${inline x}" ]
-          else
-            let ls = block "${ind}  " x; in
-            [ "${ind}- ${substring (stringLength ind + 2) (-1) (head ls)}" ] ++ builtins.tail ls)
-        v
-    else [ "${ind}${scalar v}" ];
-  inline = v:
-    if isAttrs v then (if v == { } then "{}" else throw "botrunner render: inline mapping")
-    else if isList v then "[${concatStringsSep ", " (map inline v)}]"
-    else scalar v;
-
-  toYAML = v: concatStringsSep "\n" (block "" v) + "\n";
 
   header = "# Rendered by the botrunner NixOS module from services.botrunner; edit the Nix, not this.\n"
     + "# Secrets are not here: *_file values name credentials passed by LoadCredential=.\n";

@@ -129,13 +129,17 @@ def test_every_nix_file_parses():
     assert proc.returncode == 0, proc.stderr
 
 
-def test_renderer_is_builtins_only():
-    text = RENDERER.read_text()
+@pytest.mark.parametrize("name", ["render", "grammar", "yaml", "prelude"])
+def test_renderer_is_builtins_only(name):
+    """render.nix and the files it imports need nothing but builtins and each other."""
+    text = (RENDERER.parent / f"{name}.nix").read_text()
     code = re.sub(r"/\*.*?\*/", "", text, flags=re.S)
     code = re.sub(r"(^|\s)#.*$", "", code, flags=re.M)
     for forbidden in [r"import\s*<", r"<nixpkgs", r"\bnixpkgs\b", r"\bpkgs\b", r"\blib\.",
                       r"\bfetch\w*"]:
-        assert not re.search(forbidden, code), f"render.nix matches {forbidden!r}"
+        assert not re.search(forbidden, code), f"{name}.nix matches {forbidden!r}"
+    for imported in re.findall(r"\bimport\s+([^\s)]+)", code):
+        assert re.fullmatch(r"\./(render|grammar|yaml|prelude)\.nix", imported), imported
     names = nix_eval("builtins.attrNames (import ./nixos/render.nix)")
     assert {"errors", "warnings", "credentials", "contract", "toYAML", "render"} <= set(names)
 
