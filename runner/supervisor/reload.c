@@ -121,11 +121,12 @@ static int apply(struct supervisor *s, struct config *next, size_t *ret_changed)
 static void notify_reloading(void)
 {
     struct timespec ts;
+    unsigned long long usec;
 
     if (clock_gettime(CLOCK_MONOTONIC, &ts) < 0)
         return;
-    (void)sd_notifyf(false, "RELOADING=1\nMONOTONIC_USEC=%llu",
-                     (unsigned long long)ts.tv_sec * 1000000ULL + (unsigned long long)ts.tv_nsec / 1000ULL);
+    usec = (unsigned long long)ts.tv_sec * 1000000ULL + (unsigned long long)ts.tv_nsec / 1000ULL;
+    (void)sd_notifyf(false, "RELOADING=1\nMONOTONIC_USEC=%llu", usec);
 }
 
 void supervisor_reload(struct supervisor *s)
