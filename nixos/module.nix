@@ -21,6 +21,7 @@ let
 
   cfg = config.services.botrunner;
   render = import ./render.nix;
+  grammar = import ./grammar.nix;
   d = render.defaults;
   di = render.instanceDefaults;
   pat = render.patterns;
@@ -539,10 +540,12 @@ in
       description = "botrunner health check";
       after = [ "botrunner.service" ];
       serviceConfig = hardening // {
-        IPAddressAllow = lib.unique [
+        IPAddressAllow = [
           "localhost"
-          (if lib.elem cfg.status.address [ "0.0.0.0" "::" ] then "localhost" else lib.removeSuffix "]" (lib.removePrefix "[" cfg.status.address))
-        ];
+        ]
+        ++ lib.optional (
+          !lib.elem cfg.status.address [ "0.0.0.0" "::" ] && !grammar.loopback cfg.status.address
+        ) (lib.removeSuffix "]" (lib.removePrefix "[" cfg.status.address));
         IPAddressDeny = "any";
         Type = "oneshot";
         ExecStart = "${lib.getExe' cfg.package "botrunner"} health --url ${healthUrl}";

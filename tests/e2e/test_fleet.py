@@ -20,9 +20,12 @@ joins it when the person invites it, as it joins any subscribed room."""
 import calendar
 import json
 import os
+import pathlib
 import re
 import secrets
 import signal
+import subprocess
+import sys
 import threading
 import time
 
@@ -817,3 +820,31 @@ def test_harness_status_validator():
         breach(doc)
         found = check_status_shape(doc)
         assert any(expected in line for line in found), (expected, found)
+
+
+# --- the NixOS VM test's person ------------------------------------------------------------
+
+
+def test_vm_test_person_against_synapse(synapse, make_fleet, tmp_path):
+    """checks/person.py, the person of the NixOS VM test (which only runs where Nix builds),
+    run here against Synapse and a real fleet: registration by token through Synapse's
+    token-then-dummy stages, the room, an invite retried until the bot's account exists,
+    and the pong replying to the ping."""
+    person = pathlib.Path(__file__).resolve().parents[2] / "checks" / "person.py"
+    env = {**os.environ, "HS": synapse.base_url, "SERVER_NAME": synapse.server_name,
+           "ROOM_LOCALPART": "", "PERSON": unique("vmperson"),
+           "REGISTRATION_TOKEN": synapse.registration_token}
+
+    def run(*args, **extra):
+        proc = subprocess.run([sys.executable, str(person), *args], env={**env, **extra},
+                              capture_output=True, text=True, timeout=180)
+        assert proc.returncode == 0, f"person {args}: {proc.stdout}{proc.stderr}"
+        return proc.stdout
+
+    room = re.search(r"created (\S+)", run("setup")).group(1)
+    fleet = make_fleet(synapse, count=1, rooms=[room]).start()
+    bot = fleet.instances["echo-1"]
+    # Invited right away: the account may not exist yet, and the person retries.
+    run("invite", bot.user_id, ROOM_ID=room)
+    out = run("ping", bot.user_id, bot.prefix, ROOM_ID=room)
+    assert re.search(rf"{re.escape(bot.user_id)}: 'pong.*' after [0-9.]+ s", out), out

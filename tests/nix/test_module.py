@@ -158,7 +158,7 @@ def test_module_unit_follows_options():
     assert "password-echo-1:/run/secrets/echo-password" in sc["LoadCredential"]
     health = r["health"]["serviceConfig"]
     assert health["ExecStart"].endswith("--url http://[::1]:29400")
-    assert health["IPAddressAllow"] == ["localhost", "::1"] and health["IPAddressDeny"] == "any"
+    assert health["IPAddressAllow"] == ["localhost"] and health["IPAddressDeny"] == "any"
     assert r["timer"]["timerConfig"]["OnUnitActiveSec"] == "1min"
 
 
