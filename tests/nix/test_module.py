@@ -270,3 +270,22 @@ def test_health_check_reaches_a_non_loopback_status_address():
     assert health["ExecStart"].endswith("--url http://192.0.2.10:29316")
     assert health["IPAddressAllow"] == ["localhost", "192.0.2.10"]
     assert "IPAddressDeny" not in r["unit"]["serviceConfig"]
+
+
+@needs_lib
+def test_flake_module_evaluates_with_lib_only():
+    """The flake's nixosModules.default, through flake.nix's outputs with nixpkgs' lib as
+    the only part of nixpkgs: it brings in nixos/module.nix and defaults the package to the
+    flake's (not forced here, where the package is given)."""
+    expr = (f"let lib = import {NIXPKGS_LIB}/lib; flake = import ./flake.nix; "
+            "untouchable = throw \"nixpkgs beyond its lib\"; "
+            "self = flake.outputs { inherit self; nixpkgs = { inherit lib; "
+            "legacyPackages = untouchable; outPath = untouchable; }; }; "
+            "r = import ./tests/nix/module-eval.nix { inherit lib; botrunner = "
+            "{ pkgs, ... }: { imports = [ self.nixosModules.default ]; "
+            f"services.botrunner = {{ package = pkgs.botrunner; plugins = [ {ECHO_DRV} ]; "
+            f"{ONE_BOT} }}; }}; }}; "
+            "in { inherit (r) assertions; start = r.unit.serviceConfig.ExecStart; }")
+    r = nix(expr)
+    assert r["assertions"] == [] and r["start"].endswith("/bin/botrunner run -c "
+                                                         "/etc/botrunner/botrunner.yaml")
