@@ -71,6 +71,10 @@ stdenv.mkDerivation {
 
   doCheck = true;
   checkTarget = "unit";
+  # The unit tests dlopen the three libraries too; their binaries carry no RUNPATH for them.
+  preCheck = ''
+    export LD_LIBRARY_PATH=${lib.makeLibraryPath (map lib.getLib dlopened)}''${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+  '';
 
   # After fixup's --shrink-rpath, which would drop directories no DT_NEEDED entry uses.
   postFixup = ''
