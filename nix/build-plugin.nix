@@ -83,7 +83,7 @@ stdenv.mkDerivation (
       secret_key_file: secret-key
       registration_token_file: registration-token
       plugins: [{path: $out}]
-      instances: [{id: check, plugin: ${pluginId}, user: "@check:example.org"}]
+      instances: [{id: check, plugin: ${pluginId}, user: "@check:example.org", room_subscriptions: ["!check:example.org"]}]
       YAML
       botrunner check --no-credentials -c check.yaml
       runHook postInstallCheck
