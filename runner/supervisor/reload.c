@@ -129,20 +129,15 @@ static void notify_reloading(void)
     (void)sd_notifyf(false, "RELOADING=1\nMONOTONIC_USEC=%llu", usec);
 }
 
-void supervisor_reload(struct supervisor *s)
+/* Read the file again and apply it; an invalid one changes nothing. */
+static void reload(struct supervisor *s)
 {
     struct config *next = NULL, *old;
     size_t changed = 0;
     int r;
 
-    if (s->stopping)
+    if (load_new(s, &next) < 0)
         return;
-    log_info("Reloading %s", s->config_path);
-    notify_reloading();
-    if (load_new(s, &next) < 0) {
-        (void)sd_notify(false, "READY=1");
-        return;
-    }
     /* Status address and port are bound once; a change needs a restart of the unit. */
     if (!streq(next->status.address, s->config->status.address) ||
         next->status.port != s->config->status.port)
@@ -156,6 +151,15 @@ void supervisor_reload(struct supervisor *s)
     /* Children of removed instances keep no pointer into the old config (decl = NULL). */
     config_free(old);
     log_info("Reloaded: %zu instance%s changed", changed, changed == 1 ? "" : "s");
-    (void)sd_notify(false, "READY=1");
     sup_state_changed(s);
+}
+
+void supervisor_reload(struct supervisor *s)
+{
+    if (s->stopping)
+        return;
+    log_info("Reloading %s", s->config_path);
+    notify_reloading();
+    reload(s);
+    (void)sd_notify(false, "READY=1");
 }
