@@ -255,19 +255,20 @@ let
   };
 
   # The health check talks to the status endpoint on loopback when it listens on every
-  # address, else on its address, which its firewall then allows besides loopback.
+  # address, else on its address (unbracketed), which its firewall then allows too.
+  healthAddress =
+    let
+      a = grammar.unbracket cfg.status.address;
+    in
+    if a == "0.0.0.0" then
+      "127.0.0.1"
+    else if a == "::" then
+      "::1"
+    else
+      a;
   healthUrl =
     let
-      a = cfg.status.address;
-      host =
-        if a == "0.0.0.0" then
-          "127.0.0.1"
-        else if a == "::" then
-          "[::1]"
-        else if lib.hasInfix ":" a && !lib.hasPrefix "[" a then
-          "[${a}]"
-        else
-          a;
+      host = if lib.hasInfix ":" healthAddress then "[${healthAddress}]" else healthAddress;
     in
     "http://${host}:${toString cfg.status.port}";
 
@@ -540,12 +541,7 @@ in
       description = "botrunner health check";
       after = [ "botrunner.service" ];
       serviceConfig = hardening // {
-        IPAddressAllow = [
-          "localhost"
-        ]
-        ++ lib.optional (
-          !lib.elem cfg.status.address [ "0.0.0.0" "::" ] && !grammar.loopback cfg.status.address
-        ) (lib.removeSuffix "]" (lib.removePrefix "[" cfg.status.address));
+        IPAddressAllow = [ "localhost" ] ++ lib.optional (!grammar.loopback healthAddress) healthAddress;
         IPAddressDeny = "any";
         Type = "oneshot";
         ExecStart = "${lib.getExe' cfg.package "botrunner"} health --url ${healthUrl}";
