@@ -157,9 +157,14 @@ let
     else if isPath v then [ (err path "is a Nix path value, which would copy the secret into the world-readable Nix store; give the file's location as a string (\"/run/secrets/...\")") ]
     else if !isString v then [ (err path "expected a string (an absolute path), found ${typeOf v}") ]
     else if pathUnder "/nix/store" v then [ (err path "${quote v} is in the Nix store, which every local user can read; give a path outside the store (sops-nix, agenix, or a file only root can read)") ]
-    else if !hasPrefix "/" v then [ (err path "${quote v} must be an absolute path") ]
+    else pathErrors path "" v;
+
+  # An absolute path in normal form, as the runner's check_abs_path wants it; `what` starts
+  # the messages ("state directory ", or nothing).
+  pathErrors = path: what: v:
+    if !isString v || !hasPrefix "/" v then [ (err path "${what}${quote v} must be an absolute path") ]
     else if stringLength v > limits.string then [ (err path "is longer than ${toString limits.string} bytes") ]
-    else if !pathNormal v then [ (err path "${quote v} must be in normal form (no \".\", \"..\", \"//\" or trailing \"/\")") ]
+    else if !pathNormal v then [ (err path "${what}${quote v} must be in normal form (no \".\", \"..\", \"//\" or trailing \"/\")") ]
     else [ ];
 
   homeserverErrors = c:
@@ -189,10 +194,11 @@ let
     else portOf u.port;
 
   stateDirectoryErrors = c:
-    let s = c.stateDirectory; in
-    if !isString s || !hasPrefix "/" s then [ (err "stateDirectory" "state directory ${quote s} must be an absolute path") ]
-    else if stringLength s > limits.string then [ (err "stateDirectory" "is longer than ${toString limits.string} bytes") ]
-    else if !pathNormal s then [ (err "stateDirectory" "state directory ${quote s} must be in normal form (no \".\", \"..\", \"//\" or trailing \"/\")") ]
+    let
+      s = c.stateDirectory;
+      form = pathErrors "stateDirectory" "state directory " s;
+    in
+    if form != [ ] then form
     else if s == "/" then [ (err "stateDirectory" "the root directory cannot be the state directory") ]
     else concatMap (d: optional (pathUnder d s) (err "stateDirectory" "${quote s} is under ${d}, which is not a place for mutable state")) [ "/nix/store" "/proc" "/sys" "/dev" ];
 
