@@ -21,7 +21,6 @@ let
 
   pkgs = {
     botrunner = fakeDrv "botrunner-0.1.0" { meta.mainProgram = "botrunner"; };
-    coreutils = fakeDrv "coreutils" { };
     writeText = name: text: fakeDrv name { inherit text; };
     runCommand = name: env: script: fakeDrv name { inherit env script; };
     stdenv = {

@@ -14,7 +14,8 @@ import subprocess
 
 import pytest
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
+from conftest import ROOT, NixError, nix_eval
+
 BOTRUNNER = ROOT / "build" / "botrunner"
 ECHO = ROOT / "build" / "plugins" / "echo"
 NIXPKGS_LIB = os.environ.get("NIXPKGS_LIB", "")
@@ -27,16 +28,12 @@ if shutil.which("nix-instantiate") is None:
 
 
 def nix(expr, *, ok=True):
-    """Evaluate expr strictly to JSON from the repo root; with ok=False expect a failure and
-    return its message."""
-    proc = subprocess.run(["nix-instantiate", "--eval", "--strict", "--json", "--expr", expr],
-                          cwd=ROOT, capture_output=True, text=True, timeout=120,
-                          env={**os.environ, "NIX_PATH": ""})
+    """conftest's nix_eval; with ok=False expect a failure and return its message."""
     if ok:
-        assert proc.returncode == 0, proc.stderr
-        return json.loads(proc.stdout)
-    assert proc.returncode != 0, f"evaluated, but should not have: {proc.stdout[:500]}"
-    return proc.stderr
+        return nix_eval(expr)
+    with pytest.raises(NixError) as failed:
+        nix_eval(expr)
+    return failed.value.stderr
 
 
 # ---- the flake, without nixpkgs ---------------------------------------------------------
@@ -81,14 +78,19 @@ ONE_BOT = ('instances.echo-1 = { plugin = "botrunner.echo"; user = "@echo-1:exam
            'roomSubscriptions = [ "!room:example.org" ]; commandPrefix = "!echo"; };')
 
 
+def evaluate(botrunner, what="r", ok=True, lets=""):
+    """Evaluate `what` of tests/nix/module-eval.nix given `botrunner` (Nix text: a module);
+    `lib` is nixpkgs' lib, `lets` more bindings for the module to use."""
+    return nix(f"let lib = import {NIXPKGS_LIB}/lib; {lets} "
+               f"r = import ./tests/nix/module-eval.nix {{ inherit lib; botrunner = {botrunner}; }}; "
+               f"in {what}", ok=ok)
+
+
 def module(definitions, what="r", ok=True, plugins=ECHO_DRV):
     """Evaluate nixos/module.nix with `definitions` (Nix text inside services.botrunner) and
     `plugins` (Nix text: the list's items)."""
-    expr = (f"let lib = import {NIXPKGS_LIB}/lib; "
-            f"r = import ./tests/nix/module-eval.nix {{ inherit lib; "
-            f"botrunner = {{ services.botrunner = {{ plugins = [ {plugins} ]; {definitions} }}; }}; }}; "
-            f"in {what}")
-    return nix(expr, ok=ok)
+    return evaluate(f"{{ services.botrunner = {{ plugins = [ {plugins} ]; {definitions} }}; }}",
+                    what, ok)
 
 
 @needs_lib
@@ -238,14 +240,10 @@ def test_module_beside_maubot_needs_another_status_port():
     maubot = ("{ services.maubot = { enable = true; settings.server.port = 29316; }; "
               "services.botrunner = { %s }; }")
     base = f'plugins = [ {ECHO_DRV} ]; {ONE_BOT}'
-    expr = (f"let lib = import {NIXPKGS_LIB}/lib; r = import ./tests/nix/module-eval.nix "
-            f"{{ inherit lib; botrunner = {maubot % base}; }}; in r.assertions")
+    assertions = evaluate(maubot % base, "r.assertions")
     assert any(a.startswith("services.botrunner.status.port: port 29316 is also services.maubot")
-               for a in nix(expr)), nix(expr)
-    moved = maubot % (base + " status.port = 29400;")
-    expr = (f"let lib = import {NIXPKGS_LIB}/lib; r = import ./tests/nix/module-eval.nix "
-            f"{{ inherit lib; botrunner = {moved}; }}; in r.assertions")
-    assert nix(expr) == []
+               for a in assertions), assertions
+    assert evaluate(maubot % (base + " status.port = 29400;"), "r.assertions") == []
 
 
 @needs_lib
@@ -255,9 +253,7 @@ def test_module_orders_after_a_local_homeserver_and_survives_removed_ones():
     mod = ("{ imports = [ (lib.mkRemovedOptionModule [ \"services\" \"matrix-conduit\" ] \"gone\") ]; "
            "services.matrix-continuwuity.enable = true; "
            f"services.botrunner = {{ plugins = [ {ECHO_DRV} ]; {ONE_BOT} }}; }}")
-    expr = (f"let lib = import {NIXPKGS_LIB}/lib; r = import ./tests/nix/module-eval.nix "
-            f"{{ inherit lib; botrunner = {mod}; }}; in r.unit.after")
-    assert nix(expr) == ["network-online.target", "continuwuity.service"]
+    assert evaluate(mod, "r.unit.after") == ["network-online.target", "continuwuity.service"]
 
 
 @needs_lib
@@ -277,15 +273,13 @@ def test_flake_module_evaluates_with_lib_only():
     """The flake's nixosModules.default, through flake.nix's outputs with nixpkgs' lib as
     the only part of nixpkgs: it brings in nixos/module.nix and defaults the package to the
     flake's (not forced here, where the package is given)."""
-    expr = (f"let lib = import {NIXPKGS_LIB}/lib; flake = import ./flake.nix; "
-            "untouchable = throw \"nixpkgs beyond its lib\"; "
-            "self = flake.outputs { inherit self; nixpkgs = { inherit lib; "
-            "legacyPackages = untouchable; outPath = untouchable; }; }; "
-            "r = import ./tests/nix/module-eval.nix { inherit lib; botrunner = "
-            "{ pkgs, ... }: { imports = [ self.nixosModules.default ]; "
-            f"services.botrunner = {{ package = pkgs.botrunner; plugins = [ {ECHO_DRV} ]; "
-            f"{ONE_BOT} }}; }}; }}; "
-            "in { inherit (r) assertions; start = r.unit.serviceConfig.ExecStart; }")
-    r = nix(expr)
+    flake = ("flake = import ./flake.nix; untouchable = throw \"nixpkgs beyond its lib\"; "
+             "self = flake.outputs { inherit self; nixpkgs = { inherit lib; "
+             "legacyPackages = untouchable; outPath = untouchable; }; };")
+    mod = ("{ pkgs, ... }: { imports = [ self.nixosModules.default ]; "
+           f"services.botrunner = {{ package = pkgs.botrunner; plugins = [ {ECHO_DRV} ]; "
+           f"{ONE_BOT} }}; }}")
+    r = evaluate(mod, "{ inherit (r) assertions; start = r.unit.serviceConfig.ExecStart; }",
+                 lets=flake)
     assert r["assertions"] == [] and r["start"].endswith("/bin/botrunner run -c "
                                                          "/etc/botrunner/botrunner.yaml")
