@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fixture_dirs.h"
 #include "botrunner/plugin.h"
 #include "util/macro.h"
 
@@ -61,16 +62,14 @@ struct fixture {
 static int setup(void **state)
 {
     struct fixture *f = calloc(1, sizeof(*f));
-    char exe[PATH_MAX], path[PATH_MAX + 32];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    char build[PATH_MAX], path[PATH_MAX + 32];
 
-    if (!f || n <= 0)
+    if (!f || fixture_build_dir(build, sizeof(build)) < 0) {
+        free(f);
         return -1;
-    exe[n] = '\0';
-    /* This binary is $(BUILD)/tests/test_echo; the plugin is $(BUILD)/plugins/echo/echo.so. */
-    for (int i = 0; i < 2; i++)
-        *strrchr(exe, '/') = '\0';
-    snprintf(path, sizeof(path), "%s/plugins/echo/echo.so", exe);
+    }
+    /* The plugin is $(BUILD)/plugins/echo/echo.so. */
+    snprintf(path, sizeof(path), "%s/plugins/echo/echo.so", build);
     f->handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
     if (!f->handle) {
         fprintf(stderr, "%s\n", dlerror());

@@ -10,7 +10,6 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +18,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "fixture_dirs.h"
 #include "cli/status.h"
 #include "matrix/curl_dl.h"
 #include "matrix/http.h"
@@ -34,37 +34,18 @@ static char build[PATH_MAX];
 
 /* ---- Fixtures ----------------------------------------------------------------------------- */
 
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 static int setup(void **state)
 {
-    char *slash;
-    ssize_t n;
     (void)state;
-
-    n = readlink("/proc/self/exe", build, sizeof(build) - 1);
-    if (n <= 0)
+    if (fixture_build_dir(build, sizeof(build)) < 0)
         return -1;
-    build[n] = '\0';
-    for (int i = 0; i < 2; i++) {
-        slash = strrchr(build, '/');
-        if (!slash)
-            return -1;
-        *slash = '\0';
-    }
     return mkdtemp(dir) ? 0 : -1;
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    return nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    return fixture_rmtree(dir);
 }
 
 /* A directory for LD_LIBRARY_PATH where both sonames are empty files (the dynamic loader

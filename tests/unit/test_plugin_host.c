@@ -9,7 +9,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fixture_dirs.h"
 #include "plugin/host.h"
 #include "plugin/manifest.h"
 #include "util/macro.h"
@@ -29,37 +29,18 @@ static struct plugin_host *const sentinel = (struct plugin_host *)&sentinel;
 
 /* ---- Fixtures ----------------------------------------------------------------------------- */
 
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 static int setup(void **state)
 {
-    char *slash;
-    ssize_t n;
     (void)state;
-
-    n = readlink("/proc/self/exe", build, sizeof(build) - 1);
-    if (n <= 0)
+    if (fixture_build_dir(build, sizeof(build)) < 0)
         return -1;
-    build[n] = '\0';
-    for (int i = 0; i < 2; i++) {
-        slash = strrchr(build, '/');
-        if (!slash)
-            return -1;
-        *slash = '\0';
-    }
     return mkdtemp(dir) ? 0 : -1;
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    return nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    return fixture_rmtree(dir);
 }
 
 static void write_file(const char *path, const char *text)

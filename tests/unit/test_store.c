@@ -10,7 +10,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <sqlite3.h>
 #include <stdbool.h>
@@ -21,6 +20,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "fixture_dirs.h"
 #include "store/seal.h"
 #include "store/store-internal.h"
 #include "store/store.h"
@@ -46,14 +46,6 @@ static void path_join(char *buf, size_t cap, const char *dir, const char *name)
     assert_true(n > 0 && (size_t)n < cap);
 }
 
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 static int setup(void **state)
 {
     struct fixture *f = calloc(1, sizeof(*f));
@@ -75,7 +67,7 @@ static int teardown(void **state)
     /* A test may leave the state directory unwritable or world-writable: open it up so the
      * walk can delete what is inside. */
     (void)chmod(f->dir, 0700);
-    assert_int_equal(nftw(f->base, remove_entry, 16, FTW_DEPTH | FTW_PHYS), 0);
+    assert_int_equal(fixture_rmtree(f->base), 0);
     free(f);
     return 0;
 }
