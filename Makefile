@@ -19,6 +19,20 @@ PKG_CFLAGS_DL := $(shell pkg-config --cflags $(PKGS_DL) 2>/dev/null)
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
+# pkg-config answers when make reads this file, before any recipe runs. On a fresh machine
+# the packages are not there yet: `make demo` and `make check` therefore install them first
+# (the deps target) and build in a second make, which reads this file again. Any other goal
+# that compiles stops here when a package is missing, naming it, rather than compiling
+# without its flags and failing at the link (one missing .pc empties every answer above).
+INSTALL_DEPS ?= tools/install-deps
+PKG_MISSING := $(shell for p in $(PKGS) $(PKGS_DL); do pkg-config --exists $$p 2>/dev/null || echo $$p; done)
+NO_BUILD_GOALS := deps demo check clean format
+ifneq ($(PKG_MISSING),)
+ifneq ($(filter-out $(NO_BUILD_GOALS),$(or $(MAKECMDGOALS),all)),)
+$(error pkg-config finds no $(PKG_MISSING): run `make deps` first (`make demo` and `make check` run it themselves))
+endif
+endif
+
 WARN       := -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wstrict-prototypes
 CPPFLAGS   += -D_GNU_SOURCE -Irunner -Irunner/include -DBOTRUNNER_VERSION='"$(VERSION)"'
 CFLAGS     ?= -O2 -g
@@ -119,7 +133,7 @@ fuzz: $(FUZZ_BIN)
 	@tools/run-fuzz $(FUZZ_SECS) $(FUZZ_BIN)
 
 deps:
-	@tools/install-deps
+	@$(INSTALL_DEPS)
 
 $(VENV)/.done: tests/e2e/requirements.txt
 	@tools/make-venv $(VENV) tests/e2e/requirements.txt
@@ -141,8 +155,11 @@ check: deps
 	@$(MAKE) --no-print-directory e2e
 
 # DEMO_ARGS=--keep leaves Synapse and the bot running to talk to from any Matrix client.
-demo: deps all $(VENV)/.done
-	@tools/demo $(BUILD)/botrunner $(DEMO_ARGS)
+# The build is a second make, which reads pkg-config's answers after deps installed them.
+DEMO ?= tools/demo
+demo: deps
+	@$(MAKE) --no-print-directory all $(VENV)/.done
+	@$(DEMO) $(BUILD)/botrunner $(DEMO_ARGS)
 
 # Benchmarks (docs/benchmarks.md): each prints figures and asserts nothing. The C ones link
 # the library as the unit tests do; the Python ones start Synapse with the e2e harness.
