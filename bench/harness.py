@@ -85,8 +85,9 @@ def person(hs, localpart="alice"):
 
 @contextlib.contextmanager
 def echo_worker(hs, who, workdir, binary, localpart="echobot"):
-    """The real worker (`botrunner worker`) with the echo plugin, rate_limiting off, in a
-    private room of `who`'s that it has joined and synced. Yields (bot, room_id)."""
+    """The real worker (`botrunner worker`) with the echo plugin and the default config (no
+    features, no rate_limit: what a new user runs), in a private room of `who`'s that it has
+    joined and synced. Yields (bot, room_id)."""
     import botworker
     botworker.BOTRUNNER = str(binary)
     # The echo plugin of the same build as the binary (BUILD=... puts both elsewhere).
@@ -94,7 +95,7 @@ def echo_worker(hs, who, workdir, binary, localpart="echobot"):
     botworker.ECHO_PLUGIN = str(beside if beside.is_dir() else ECHO_PLUGIN)
     room_id = who.create_room(name="bench")
     bot = botworker.BotWorker(hs, pathlib.Path(workdir) / localpart, localpart, [room_id],
-                              log_level=WORKER_LOG_LEVEL)
+                              log_level=WORKER_LOG_LEVEL, default_limits=True)
     try:
         bot.start()
         botworker.wait_account(hs, bot)

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Benchmark the round trip of a command through a real Synapse: a person (matrix-nio)
 sends `!echo ping` and waits for the reply in its /sync, 500 times in a row, against the
-real worker (`botrunner worker`, echo plugin, rate_limiting off); then the same against the
+real worker (`botrunner worker`, echo plugin, the default config); then the same against the
 floor, a bare matrix-nio client that answers each ping from its sync callback (what
 Synapse's own delivery costs). The two run in alternating blocks so that a change in the
 machine's load falls on both. Prints p50/p99 side by side; asserts nothing.

@@ -152,7 +152,7 @@ let
           rateLimiting = mkOption {
             type = types.bool;
             default = di.features.rateLimiting;
-            description = "Whether {option}`rateLimit` applies to this bot's requests.";
+            description = "Whether {option}`rateLimit` applies to the plugin's external calls (the Instagram fetches).";
           };
           caching = mkOption {
             type = types.bool;
@@ -164,17 +164,20 @@ let
           maxRequestsPerMinute = mkOption {
             type = types.ints.between 1 60;
             default = di.rateLimit.maxRequestsPerMinute;
-            description = "Requests this bot handles per minute, per room.";
+            description = ''
+              External calls (for the Instagram plugin: fetches) the plugin makes per minute, per
+              room and per user. Not a limit on the bot's Matrix messages: see {option}`sendRate`.
+            '';
           };
           burstSize = mkOption {
             type = types.ints.between 1 render.limits.burstSize;
             default = di.rateLimit.burstSize;
-            description = "Requests allowed at once before the per-minute rate applies.";
+            description = "External calls allowed at once before the per-minute rate applies.";
           };
           backoffSeconds = mkOption {
             type = types.ints.between 0 render.limits.backoffSeconds;
             default = di.rateLimit.backoffSeconds;
-            description = "How long a rate-limited room waits before the bot answers it again.";
+            description = "Seconds the plugin pauses its external calls after the remote side limited it (doubling while that repeats).";
           };
         };
         errorNotificationLevel = mkOption {
@@ -188,6 +191,16 @@ let
           description = ''
             Seconds: messages that arrived while the bot was down are handled on start-up when
             they are newer than this; 0 handles none of them.
+          '';
+        };
+        sendRate = mkOption {
+          type = types.ints.between 1 render.limits.sendRate;
+          default = di.sendRate;
+          description = ''
+            The guard on the bot's own Matrix sends (replies, reactions, notices): at most this
+            many a second leave its outbox, in order, none dropped. The default never slows a
+            bot that answers people; the homeserver's own limits apply on top (a 429 is waited
+            out).
           '';
         };
         settings = mkOption {

@@ -85,6 +85,7 @@ let
     };
     errorNotificationLevel = "ERROR";
     catchUpMaxAge = 3600;
+    sendRate = 10;
     settings = { };
   };
   limits = {
@@ -92,6 +93,7 @@ let
     burstSize = 60;
     backoffSeconds = 86400;
     catchUpMaxAge = 30 * 86400;
+    sendRate = 1000;
     notificationsPerMinute = 600;
     displayname = 256;
     instances = 10000;
@@ -291,6 +293,7 @@ let
     ++ rangeError "${p}.rateLimit.burstSize" i.rateLimit.burstSize 1 limits.burstSize
     ++ rangeError "${p}.rateLimit.backoffSeconds" i.rateLimit.backoffSeconds 0 limits.backoffSeconds
     ++ rangeError "${p}.catchUpMaxAge" i.catchUpMaxAge 0 limits.catchUpMaxAge
+    ++ rangeError "${p}.sendRate" i.sendRate 1 limits.sendRate
     ++ levelError "${p}.errorNotificationLevel" i.errorNotificationLevel
     ++ concatMap (f: optional (!isBool i.features.${f}) (err "${p}.features.${f}" "expected a boolean")) (attrNames i.features)
     ++ (if !isAttrs i.settings then [ (err "${p}.settings" "expected an attribute set of plugin settings") ]
@@ -418,6 +421,7 @@ let
       };
       error_notification_level = i.errorNotificationLevel;
       catch_up_max_age = i.catchUpMaxAge;
+      send_rate = i.sendRate;
       config = i.settings;
     }
     // optionalAttr "password_file" (if i.passwordFile == null then null else credentialNames.password id)
@@ -428,7 +432,7 @@ let
   keyOrder = [
     "id" "plugin" "user" "password_file" "enabled" "displayname" "room_subscriptions" "command_prefix"
     "features" "auto_fetch" "rate_limiting" "caching" "rate_limit" "max_requests_per_minute"
-    "burst_size" "backoff_seconds" "error_notification_level" "catch_up_max_age" "config"
+    "burst_size" "backoff_seconds" "error_notification_level" "catch_up_max_age" "send_rate" "config"
     "homeserver" "server_name" "url" "allow_remote" "state_directory" "secret_key_file"
     "registration_token_file" "status" "address" "port" "allow_non_loopback" "reserved_ports"
     "notifications" "room" "sender" "max_per_minute" "logging" "level" "plugins" "path" "instances"

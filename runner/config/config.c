@@ -121,6 +121,8 @@ static int apply_defaults(struct config *c, const struct yaml_node *root)
             in->error_notification_level = LOG_ERR;
         if (!yaml_map_get(n, "catch_up_max_age"))
             in->catch_up_max_age = CONFIG_DEFAULT_CATCH_UP;
+        if (!yaml_map_get(n, "send_rate"))
+            in->send_rate = CONFIG_DEFAULT_SEND_RATE;
     }
     return 0;
 }

@@ -12,6 +12,9 @@
 #define CONFIG_DEFAULT_STATUS_PORT    29316
 #define CONFIG_DEFAULT_CATCH_UP       3600
 #define CONFIG_DEFAULT_NOTIFY_RATE    10
+/* Sends a second an instance's outbox allows: far above a conversation's pace, so it never
+ * slows a bot that answers people, while a plugin in a loop cannot flood a room. */
+#define CONFIG_DEFAULT_SEND_RATE      10
 /* reserved_ports when absent: the seed's Matrix, Slack bridge and Forgejo ports. */
 extern const uint16_t config_default_reserved_ports[3];
 
@@ -78,6 +81,7 @@ struct config_instance {
     struct config_rate_limit rate_limit;
     int error_notification_level; /* syslog priority */
     int64_t catch_up_max_age;
+    int64_t send_rate;           /* Matrix sends a second; the guard on the outbox */
     char *settings_json; /* the free-form `config:` subtree as JSON text ("{}" when absent) */
 };
 

@@ -24,6 +24,7 @@
 #define NOTIFY_RATE_MAX       600
 #define INSTANCE_ID_MAX       64 /* becomes a file name: plugins/<id>.db */
 #define DISPLAYNAME_MAX       256
+#define SEND_RATE_MAX         1000 /* a second: the token bucket's resolution (ms) */
 #define COMMAND_PREFIX_MAX    32
 #define PASSWORD_MAX          1024
 
@@ -523,6 +524,7 @@ static void validate_instances(struct validator *v)
 
     if (!list || list->kind != YAML_KIND_SEQUENCE)
         return;
+    check_range(v, inst, "send_rate", 1, SEND_RATE_MAX);
     v->res->settings_json = calloc(list->n_children + 1, sizeof(char *));
     if (!v->res->settings_json) {
         v->d->oom = true;

@@ -97,6 +97,7 @@ int instance_fingerprint(const struct config *cfg, const struct config_instance 
     json_int(&w, in->rate_limit.backoff_seconds);
     json_int(&w, in->error_notification_level);
     json_int(&w, in->catch_up_max_age);
+    json_int(&w, in->send_rate);
     json_string(&w, in->settings_json);
     json_end_array(&w);
     r = json_writer_steal(&w, ret, &len);

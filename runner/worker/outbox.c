@@ -1,5 +1,5 @@
 /* Outgoing events: each gets a transaction id and a row in bot.db before any request, is
- * sent in order (paced by the instance's rate limit when that feature is on), and its row is
+ * sent in order (paced by the instance's send_rate), and its row is
  * removed only when the homeserver acknowledged it, so a crash or a retry reuses the same
  * transaction id and the homeserver never shows the message twice. */
 #include <errno.h>
@@ -198,13 +198,12 @@ static int on_send_wait(sd_event_source *s, uint64_t usec, void *userdata)
     return 0;
 }
 
-/* Outbound pacing: the instance's token bucket, when its rate_limiting feature is on. */
+/* Outbound pacing by the instance's send_rate, whatever its rate_limiting feature says: that
+ * feature and rate_limit are the plugin's, for its external calls, not for its replies. */
 static bool paced(struct worker *w)
 {
     uint64_t wait_ms = 0;
 
-    if (!w->inst->features.rate_limiting)
-        return false;
     if (token_bucket_take(w->send_bucket, "send", (uint64_t)worker_now_ms(), &wait_ms) >= 0)
         return false;
     if (!w->send_wait &&

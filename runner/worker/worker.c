@@ -181,13 +181,17 @@ static int setup_client(struct worker *w)
     return 0;
 }
 
+/* Two limiters with two meanings. rate_limit is the plugin's, for the external calls it
+ * makes on a person's behalf (the seed: "enforced before external API calls"); send_rate
+ * guards the outbox, one second's worth of sends in the bucket. Neither is the homeserver's
+ * own limit, which its 429 answers enforce (the client waits for Retry-After). */
 static int setup_buckets(struct worker *w)
 {
     const struct config_rate_limit *rl = &w->inst->rate_limit;
+    unsigned per_second = (unsigned)w->inst->send_rate;
     int r;
 
-    r = token_bucket_new((unsigned)rl->max_requests_per_minute, (unsigned)rl->burst_size,
-                         &w->send_bucket);
+    r = token_bucket_new(per_second * 60, per_second, &w->send_bucket);
     if (r >= 0)
         r = token_bucket_new((unsigned)rl->max_requests_per_minute, (unsigned)rl->burst_size,
                              &w->plugin_bucket);

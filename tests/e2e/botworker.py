@@ -39,7 +39,8 @@ class BotWorker:
     worker's stderr (`worker.log`, appended to across restarts)."""
 
     def __init__(self, hs, workdir, localpart, rooms, instance_id="echo-1", password=None,
-                 catch_up_max_age=3600, registration_token=None, log_level="DEBUG"):
+                 catch_up_max_age=3600, registration_token=None, log_level="DEBUG",
+                 default_limits=False):
         self.hs = hs
         self.dir = pathlib.Path(workdir)
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -50,6 +51,7 @@ class BotWorker:
         self.catch_up_max_age = catch_up_max_age
         self.registration_token = registration_token or hs.registration_token
         self.log_level = log_level
+        self.default_limits = default_limits
         self.config_path = self.dir / "botrunner.yaml"
         self.state_dir = self.dir / "state"
         self.creds_dir = self.dir / "credentials"
@@ -79,10 +81,13 @@ class BotWorker:
             "room_subscriptions": self.rooms,
             "command_prefix": COMMAND_PREFIX,
             "catch_up_max_age": self.catch_up_max_age,
-            # The plugin-side limiter (10 a minute by default) would hold back the 50
-            # commands of one test; the tests measure the runner, not that limiter.
-            "features": {"rate_limiting": False},
         }
+        if not self.default_limits:
+            # The plugin-side limiter (10 a minute by default) is for a plugin's external
+            # calls; the echo plugin asks it for nothing, so this only says so explicitly.
+            # default_limits=True writes no features and no rate_limit at all, as a new
+            # user's config has none.
+            instance["features"] = {"rate_limiting": False}
         if self.password is not None:
             instance["password_file"] = "echobot-password"
         config = {

@@ -148,6 +148,24 @@ def test_ping_pong_is_a_reply(synapse, make_person, make_bot):
     assert "pong" in body(reply).lower(), reply
 
 
+def test_default_config_answers_40_pings_in_a_row_promptly(synapse, make_person, make_bot):
+    """A new user's config (no features, no rate_limit) must not pace the bot's replies:
+    the plugin's rate limiter (10 a minute, burst 3) is for its external calls. Before
+    the fix the outbox took its tokens, and from the 4th ping on every reply came 6 s
+    late. One ping at a time, each reply within 1 s of its ping (generous on loopback:
+    they take tens of milliseconds)."""
+    alice = make_person(synapse)
+    bot, room = start_in_room(synapse, alice, make_bot, default_limits=True)
+    late = []
+    for n in range(40):
+        sent = time.monotonic()
+        ping_pong(alice, room, bot)
+        took = time.monotonic() - sent
+        if took > 1.0:
+            late.append((n + 1, round(took, 2)))
+    assert not late, f"replies later than 1 s (ping number, seconds): {late}"
+
+
 def test_non_commands_are_ignored(synapse, make_person, make_bot):
     """Messages that do not start with the command prefix get no answer; the next real
     command is answered, and that answer is the bot's only message."""
