@@ -48,6 +48,8 @@ TEST_HELP  := $(filter-out $(TEST_SRC),$(wildcard tests/unit/*.c))
 FUZZ_SRC   := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN   := $(FUZZ_SRC:tests/fuzz/%.c=build-fuzz/%)
 FUZZ_SECS  ?= 10
+# The fuzzers' objects are intermediate files to make; keep them between runs.
+.SECONDARY: $(LIB_SRC:%.c=build-fuzz/%.o)
 
 # V=1 shows the full commands; by default each step prints one short line.
 V          ?= 0
@@ -62,9 +64,9 @@ endif
 SAN_FLAGS  := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 
 .PHONY: all check deps unit unit-asan fuzz-smoke fuzz e2e nix-check demo lint format install \
-	clean bench plugins
+	clean bench plugins fixtures
 
-all: $(BUILD)/botrunner plugins
+all: $(BUILD)/botrunner plugins fixtures
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -98,6 +100,17 @@ $(BUILD)/plugins/%/maubot.yaml: plugins/%/maubot.yaml
 	@mkdir -p $(dir $@)
 	@cp $< $@
 
+# The config corpus's plugin directories (tests/configs/plugins/*: a maubot.yaml each) get
+# their modules built in place, ignored by git: `botrunner check` proves every enabled plugin
+# loadable by reading its modules, so a fixture needs a real one. One build for every
+# flavour (plain, sanitizers, fuzz): check reads these files and never loads them.
+FIXTURE_MODULES := tests/configs/plugins/echo/echo.so tests/configs/plugins/instagram/instagram.so
+fixtures: $(FIXTURE_MODULES)
+tests/configs/plugins/echo/echo.so: plugins/echo/echo.c runner/include/botrunner/plugin.h
+	$(call say,CCLD,$@)$(CC) $(PLUGIN_FLAGS) -O2 $(WARN) -o $@ $<
+tests/configs/plugins/%.so: tests/configs/plugins/%.c runner/include/botrunner/plugin.h
+	$(call say,CCLD,$@)$(CC) $(PLUGIN_FLAGS) -O2 $(WARN) -o $@ $<
+
 # Broken plugins for test_plugin_host (each descriptor wrong in one way), built the same way.
 TEST_PLUGINS := $(patsubst tests/unit/plugins/%.c,$(BUILD)/tests/plugins/%.so,\
 	$(wildcard tests/unit/plugins/*.c))
@@ -107,7 +120,7 @@ $(BUILD)/tests/plugins/%.so: tests/unit/plugins/%.c runner/include/botrunner/plu
 
 # Every unit test binary runs from the repository root (fixtures are found by relative
 # path); cmocka prints its own closing line per binary, tools/run-unit sums them up.
-unit: $(BUILD)/botrunner plugins $(TEST_PLUGINS) $(TEST_BIN)
+unit: $(BUILD)/botrunner plugins fixtures $(TEST_PLUGINS) $(TEST_BIN)
 	@tools/run-unit $(BUILD) $(TEST_BIN)
 
 unit-asan:
@@ -127,9 +140,9 @@ build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(LIB_SRC:%.c=build-fuzz/%.o)
 	$(call say,FUZZ,$@)$(CLANG) $(CPPFLAGS) -std=gnu11 $(WARN) $(PKG_CFLAGS) $(PKG_CFLAGS_DL) -O1 -g \
 		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -o $@ $^ $(LDLIBS)
 
-fuzz-smoke: $(FUZZ_BIN)
+fuzz-smoke: $(FUZZ_BIN) fixtures
 	@tools/run-fuzz 5 $(FUZZ_BIN)
-fuzz: $(FUZZ_BIN)
+fuzz: $(FUZZ_BIN) fixtures
 	@tools/run-fuzz $(FUZZ_SECS) $(FUZZ_BIN)
 
 deps:
@@ -138,13 +151,13 @@ deps:
 $(VENV)/.done: tests/e2e/requirements.txt
 	@tools/make-venv $(VENV) tests/e2e/requirements.txt
 
-e2e: $(BUILD)/botrunner $(VENV)/.done
+e2e: $(BUILD)/botrunner plugins fixtures $(VENV)/.done
 	$(VENV)/bin/python -m pytest -q tests/e2e
 
 # The Nix side (docs/nixos.md), evaluated by nix-bin, which cannot build here: every .nix
 # parses, the renderer's cases agree with `botrunner check`, the flake's outputs list without
 # nixpkgs. NIXPKGS_LIB=DIR (a checkout of nixpkgs' lib) adds the module under lib.evalModules.
-nix-check: $(BUILD)/botrunner plugins $(VENV)/.done
+nix-check: $(BUILD)/botrunner plugins fixtures $(VENV)/.done
 	$(VENV)/bin/python -m pytest -q -rs tests/nix
 
 check: deps
@@ -168,7 +181,7 @@ $(BUILD)/bench/%: bench/%.c $(BUILD)/libbotrunner.a
 	@mkdir -p $(dir $@)
 	$(call say,CCLD,$@)$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libbotrunner.a $(LDLIBS)
 
-bench: $(BUILD)/botrunner plugins $(BENCH_BIN) $(VENV)/.done
+bench: $(BUILD)/botrunner plugins fixtures $(BENCH_BIN) $(VENV)/.done
 	@$(PYTHON) bench/check-1000.py $(BUILD)/botrunner
 	@$(BUILD)/bench/event-cost $(BUILD)/plugins/echo
 	@$(VENV)/bin/python bench/roundtrip.py $(BUILD)/botrunner
@@ -192,6 +205,6 @@ install: $(BUILD)/botrunner
 	install -Dm644 -t $(DESTDIR)$(PREFIX)/share/doc/botrunner README.md docs/*.md
 
 clean:
-	rm -rf build build-asan build-fuzz
+	rm -rf build build-asan build-fuzz $(FIXTURE_MODULES)
 
 -include $(LIB_OBJ:.o=.d) $(BUILD)/runner/main.d

@@ -4,13 +4,16 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "config/config.h"
 #include "config/credentials.h"
 #include "config/fleet.h"
 #include "config/matrix_ids.h"
 #include "plugin/manifest.h"
+#include "plugin/verify.h"
 #include "util/macro.h"
 #include "util/text.h"
 #include "util/yaml_json.h"
@@ -21,10 +24,10 @@
 #define BURST_MAX             60
 #define BACKOFF_MAX           86400
 #define CATCH_UP_MAX          (30 * 86400) /* handled-event ids are kept this long */
+#define SEND_RATE_MAX         1000 /* a second: the token bucket's resolution (ms) */
 #define NOTIFY_RATE_MAX       600
 #define INSTANCE_ID_MAX       64 /* becomes a file name: plugins/<id>.db */
 #define DISPLAYNAME_MAX       256
-#define SEND_RATE_MAX         1000 /* a second: the token bucket's resolution (ms) */
 #define COMMAND_PREFIX_MAX    32
 #define PASSWORD_MAX          1024
 
@@ -316,6 +319,46 @@ static void validate_status(struct validator *v)
     leave(v, saved);
 }
 
+/* A declared plugin's identity, and for an enabled one the proof that it will load: the
+ * whole manifest valid and its modules what the worker's dlopen accepts (plugin/verify.c).
+ * A disabled plugin needs only its identity, for the references to it. On failure a whole
+ * sentence naming the plugin is in why; the identity is returned whenever it could be read,
+ * so that instances naming an unloadable plugin get no second error. */
+static int read_plugin(const char *path, bool enabled, char **ret_id, char **ret_version,
+                       char *why, size_t cap)
+{
+    _cleanup_(manifest_done) struct manifest m = {0};
+    struct manifest_identity ident = {0};
+    struct stat st;
+    char reason[384];
+    int r;
+
+    if (!enabled) {
+        r = manifest_read_identity(path, &ident, reason, sizeof(reason));
+        if (r < 0) {
+            snprintf(why, cap, "plugin %s cannot be read: %s", TEXT_QUOTE(path), reason);
+            return r;
+        }
+        *ret_id = TAKE_PTR(ident.id);
+        *ret_version = TAKE_PTR(ident.version);
+        return 0;
+    }
+    r = manifest_read(path, &m, reason, sizeof(reason));
+    if (r < 0) {
+        snprintf(why, cap, "plugin %s cannot be read: %s", TEXT_QUOTE(path), reason);
+        return r;
+    }
+    r = stat(path, &st) >= 0 && S_ISDIR(st.st_mode)
+                ? plugin_verify_directory(path, &m, reason, sizeof(reason))
+                : 0;
+    if (r < 0)
+        snprintf(why, cap, "plugin %s %s (%s) cannot be loaded: %s", m.id, m.version,
+                 TEXT_QUOTE(path), reason);
+    *ret_id = TAKE_PTR(m.id);
+    *ret_version = TAKE_PTR(m.version);
+    return r;
+}
+
 static void validate_plugins(struct validator *v)
 {
     const struct yaml_node *list = yaml_map_get(v->root, "plugins");
@@ -334,8 +377,7 @@ static void validate_plugins(struct validator *v)
     saved = enter(v, "plugins");
     for (size_t i = 0; i < list->n_children; i++) {
         const struct yaml_node *p = list->children[i], *path;
-        struct manifest_identity m = {0};
-        char why[256];
+        char why[512];
         size_t s = enter_index(v, i), s2;
 
         path = p->kind == YAML_KIND_MAPPING ? scalar(p, "path") : NULL;
@@ -347,16 +389,15 @@ static void validate_plugins(struct validator *v)
         s2 = enter(v, "path");
         if (!check_abs_path(v, path, "plugin path"))
             v->unreadable_plugins++;
-        else if (manifest_read_identity(path->value, &m, why, sizeof(why)) < 0) {
-            ERR(v, path, "plugin %s cannot be read: %s", TEXT_QUOTE(path->value), why);
+        else if (read_plugin(path->value, flag(p, "enabled", true), &res->plugin_ids[i],
+                             &res->plugin_versions[i], why, sizeof(why)) < 0) {
+            ERR(v, path, "%s", why);
             v->unreadable_plugins++;
-        } else {
+        } else
             for (size_t j = 0; j < i; j++)
-                if (res->plugin_ids[j] && streq(res->plugin_ids[j], m.id))
-                    ERR(v, path, "plugin id \"%s\" is declared twice (also plugins[%zu])", m.id, j);
-            res->plugin_ids[i] = TAKE_PTR(m.id);
-            res->plugin_versions[i] = TAKE_PTR(m.version);
-        }
+                if (res->plugin_ids[j] && streq(res->plugin_ids[j], res->plugin_ids[i]))
+                    ERR(v, path, "plugin id \"%s\" is declared twice (also plugins[%zu])",
+                        res->plugin_ids[i], j);
         leave(v, s2);
         leave(v, s);
     }
@@ -483,6 +524,7 @@ static void validate_instance_fields(struct validator *v, const struct yaml_node
         leave(v, s);
     }
     check_range(v, inst, "catch_up_max_age", 0, CATCH_UP_MAX);
+    check_range(v, inst, "send_rate", 1, SEND_RATE_MAX);
 }
 
 /* The plugin settings become JSON text now: the conversion is where their size is known. */
@@ -524,7 +566,6 @@ static void validate_instances(struct validator *v)
 
     if (!list || list->kind != YAML_KIND_SEQUENCE)
         return;
-    check_range(v, inst, "send_rate", 1, SEND_RATE_MAX);
     v->res->settings_json = calloc(list->n_children + 1, sizeof(char *));
     if (!v->res->settings_json) {
         v->d->oom = true;

@@ -11,12 +11,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "plugin/descriptor.h"
 #include "util/macro.h"
 #include "util/text.h"
-
-/* The descriptor's id and version are compared with the manifest's; both are far shorter
- * (64 bytes), so reading further into the plugin's memory is never needed. */
-#define DESCRIPTOR_STRING_MAX 128u
 
 struct plugin_host {
     char *dir;
@@ -90,31 +87,25 @@ static int open_module(struct plugin_host *h, const char *name, void **ret, char
     return 0;
 }
 
-/* A descriptor string equal to the manifest's, read without running off the end. */
-static bool same_string(const char *theirs, const char *ours)
-{
-    return theirs && strnlen(theirs, DESCRIPTOR_STRING_MAX) < DESCRIPTOR_STRING_MAX &&
-           streq(theirs, ours);
-}
-
 static int check_descriptor(struct plugin_host *h, const struct br_plugin *d, char *why, size_t cap)
 {
-    const struct manifest *m = &h->manifest;
+    struct descriptor_facts f = {
+        .abi_version = d->abi_version,
+        .size = d->size,
+        .id = d->id,
+        .version = d->version,
+    };
+    int r;
 
-    if (d->abi_version != BR_ABI_VERSION)
-        return fail(-EPROTO, why, cap, "%s was built for plugin ABI %u, the runner has %u",
-                    m->main_class, d->abi_version, BR_ABI_VERSION);
-    if (d->size < PLUGIN_HOST_MIN_DESCRIPTOR_SIZE)
-        return fail(-EBADMSG, why, cap, "%s is %u bytes, smaller than ABI %u's %zu", m->main_class,
-                    d->size, BR_ABI_VERSION, PLUGIN_HOST_MIN_DESCRIPTOR_SIZE);
-    if (!same_string(d->id, m->id))
-        return fail(-EBADMSG, why, cap, "%s says id %s, maubot.yaml says %s", m->main_class,
-                    d->id ? TEXT_QUOTE(d->id) : "(none)", m->id);
-    if (!same_string(d->version, m->version))
-        return fail(-EBADMSG, why, cap, "%s says version %s, maubot.yaml says %s", m->main_class,
-                    d->version ? TEXT_QUOTE(d->version) : "(none)", m->version);
-    if (!d->start || !d->stop || !d->command)
-        return fail(-EBADMSG, why, cap, "%s lacks one of start, stop, command", m->main_class);
+    /* The callbacks are read only once the size says they are there. */
+    if (d->abi_version == BR_ABI_VERSION && d->size >= DESCRIPTOR_MIN_SIZE) {
+        f.has_start = d->start;
+        f.has_stop = d->stop;
+        f.has_command = d->command;
+    }
+    r = descriptor_check(&h->manifest, &f, why, cap);
+    if (r < 0)
+        return r;
     /* Copy only what the plugin declared; the rest of ours stays NULL. */
     memcpy(&h->plugin, d, d->size < sizeof(h->plugin) ? (size_t)d->size : sizeof(h->plugin));
     return 0;

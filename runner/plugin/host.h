@@ -8,16 +8,11 @@
 #include "plugin/manifest.h"
 #include "util/macro.h"
 
-/* The descriptor fields the host reads: everything up to and including config. A plugin
- * whose descriptor says it is smaller was built against a header this ABI never had. */
-#define PLUGIN_HOST_MIN_DESCRIPTOR_SIZE                                                            \
-    (offsetof(struct br_plugin, config) + sizeof(((struct br_plugin *)0)->config))
-
 struct plugin_host;
 
 /* Load the plugin in dir: read and validate maubot.yaml (manifest_read()), dlopen each module
  * (RTLD_NOW | RTLD_LOCAL) from dir, find main_class in them and check the descriptor:
- * abi_version == BR_ABI_VERSION, size >= PLUGIN_HOST_MIN_DESCRIPTOR_SIZE, id and version
+ * the rules of descriptor_check() (plugin/descriptor.h): ABI version, size, id and version
  * equal to maubot.yaml's, start, stop and command set.
  *
  * dlopen runs the modules' constructors: loading is for plugins the administrator declared,

@@ -46,3 +46,12 @@ BR_PLUGIN(NoStart) = DESCRIPTOR(V, SIZE, "test.bad", "1.0.0", NULL, command);
 BR_PLUGIN(NoCommand) = DESCRIPTOR(V, SIZE, "test.bad", "1.0.0", start, NULL);
 /* Defined, but not exported: -fvisibility=hidden keeps it out of the dynamic symbols. */
 const struct br_plugin Hidden = DESCRIPTOR(V, SIZE, "test.bad", "1.0.0", start, command);
+/* A function where a descriptor should be: `check` must say so without calling it. */
+__attribute__((visibility("default"))) int AFunction(void)
+{
+    return 0;
+}
+/* The id through an exported string: a pointer the loader fills from a symbol (R_*_64 with
+ * a symbol on x86-64) rather than from the module's base address. */
+__attribute__((visibility("default"))) const char exported_id[] = "test.bad";
+BR_PLUGIN(ExportedId) = DESCRIPTOR(V, SIZE, exported_id, "1.0.0", start, command);
