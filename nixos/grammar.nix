@@ -25,12 +25,13 @@ rec {
   # Regular expressions where they suffice, parsers where they do not.
 
   # Option types use these (module.nix). Where a type's pattern is looser than the runner
-  # (roomId), render.nix's `errors` applies the exact rule (roomIdValid).
+  # (roomId, roomAlias), render.nix's `errors` applies the exact rule (roomValid).
   patterns = {
     instanceId = "[a-z0-9-]{1,64}";
     pluginId = "[a-z][a-z0-9._-]{1,63}";
     localpart = "[a-z0-9-]+";
     roomId = "![!-9;-~]+:.+|![A-Za-z0-9_-]{43}";
+    roomAlias = "#[^: [:cntrl:]]+:.+";
   };
   levels = [ "DEBUG" "INFO" "WARN" "ERROR" "CRITICAL" ];
 
@@ -110,6 +111,12 @@ rec {
     let m = if isString s then match "!([!-9;-~]+):(.*)" s else null; in
     isString s && stringLength s <= 255
     && (matches "![A-Za-z0-9_-]{43}" s || (m != null && serverNameValid (elemAt m 1)));
+  # #alias:server (alias: no control, space or ':'), resolved by the bot when it starts.
+  roomAliasValid = s:
+    let m = if isString s then match "#([^: [:cntrl:]]+):(.*)" s else null; in
+    isString s && stringLength s <= 255 && m != null && serverNameValid (elemAt m 1);
+  # What room_subscriptions and notifications.room take: a room id or an alias.
+  roomValid = s: roomIdValid s || roomAliasValid s;
 
   # http(s)://host[:port][/]: scheme, host (an IPv6 literal keeps its brackets), port or null.
   parseUrl = u:

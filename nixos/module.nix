@@ -62,8 +62,8 @@ let
   };
 
   level = types.enum render.levels;
-  roomId = types.strMatching pat.roomId // {
-    description = "Matrix room id (!opaque:server)";
+  room = types.strMatching "${pat.roomId}|${pat.roomAlias}" // {
+    description = "Matrix room id (!opaque:server) or room alias (#alias:server)";
   };
   userId = types.strMatching "@${pat.localpart}:.+" // {
     description = "Matrix user id (@localpart:server, localpart of a-z, 0-9 and -)";
@@ -129,12 +129,14 @@ let
           description = "The bot's display name, set on start; one line of at most 256 bytes.";
         };
         roomSubscriptions = mkOption {
-          type = types.listOf roomId;
+          type = types.listOf room;
           default = di.roomSubscriptions;
-          example = [ "!abc123def:example.org" ];
+          example = [ "!abc123def:example.org" "#family:example.org" ];
           description = ''
-            The rooms the bot joins and serves, by room id (not alias). Invites to other rooms
-            are declined.
+            The rooms the bot joins and serves, each by room id or by room alias. The bot
+            resolves an alias when it starts and on every reload (an alias that does not
+            resolve is an error for that room only, retried with backoff). Invites to other
+            rooms are declined.
           '';
         };
         commandPrefix = mkOption {
@@ -222,8 +224,8 @@ let
   notificationsModule = {
     options = {
       room = mkOption {
-        type = roomId;
-        example = "!admin:example.org";
+        type = room;
+        example = "#admin:example.org";
         description = "The admin room that receives the notices.";
       };
       sender = mkOption {

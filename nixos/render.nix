@@ -36,7 +36,7 @@ let
     typeOf
     ;
   inherit (import ./prelude.nix) hasPrefix optional optionals imap0 quote toLower indexOf;
-  inherit (import ./grammar.nix) patterns levels matches portOf validPort ipLiteral loopback dnsNameValid serverNameValid userIdOn roomIdValid parseUrl isLocalhost pathNormal pathUnder;
+  inherit (import ./grammar.nix) patterns levels matches portOf validPort ipLiteral loopback dnsNameValid serverNameValid userIdOn roomIdValid roomValid parseUrl isLocalhost pathNormal pathUnder;
 
   # ---- defaults: the contract's, in the option names --------------------------------------
 
@@ -286,8 +286,7 @@ let
           ++ concatLists (imap0
             (n: r:
               let rp = "${p}.roomSubscriptions[${toString n}]"; in
-              if isString r && hasPrefix "#" r then [ (err rp "${quote r} is a room alias; give the room id (!opaque:server)") ]
-              else optional (!roomIdValid r) (err rp "${quote r} is not a valid room id (!opaque:server)"))
+              optional (!roomValid r) (err rp "${quote r} is not a valid room id (!opaque:server) or alias (#alias:server)"))
             i.roomSubscriptions))
     ++ rangeError "${p}.rateLimit.maxRequestsPerMinute" i.rateLimit.maxRequestsPerMinute 1 60
     ++ rangeError "${p}.rateLimit.burstSize" i.rateLimit.burstSize 1 limits.burstSize
@@ -318,7 +317,7 @@ let
     if nt == null then [ ]
     else
       (if nt.room == null then [ (err "notifications.room" "is required: the room id of the admin room") ]
-       else optional (!roomIdValid nt.room) (err "notifications.room" "${quote nt.room} is not a valid room id (!opaque:server)"))
+       else optional (!roomValid nt.room) (err "notifications.room" "${quote nt.room} is not a valid room id (!opaque:server) or alias (#alias:server)"))
       ++ (if nt.sender == null then [ (err "notifications.sender" "is required: the instance whose account posts the notices") ]
           else if !(c.instances ? ${nt.sender}) then [ (err "notifications.sender" "${quote nt.sender} is not the id of a declared instance") ]
           else optional (!c.instances.${nt.sender}.enable) (err "notifications.sender" "instance ${quote nt.sender} is disabled, so it cannot post notifications"))
@@ -472,5 +471,6 @@ in
     serverNameValid
     userIdOn
     roomIdValid
+    roomValid
     ;
 }

@@ -551,6 +551,49 @@ static void print_instances(FILE *out, const struct json_doc *d, time_t now)
     section_end(out, &t, n, shown);
 }
 
+/* One row per subscription of every instance: the room as declared (an alias shows the id
+ * it resolved to beside it), whether the bot is in it, and why not. */
+static void add_rooms(struct table *t, const struct json_doc *d, int inst, size_t *shown)
+{
+    char id[CELL_BYTES(WIDTH_ID)], room[CELL_BYTES(WIDTH_LIST)], room_id[CELL_BYTES(WIDTH_LIST)],
+            joined[8], error[CELL_BYTES(WIDTH_MESSAGE)];
+    char *row[] = {id, room, room_id, joined, error};
+    int arr, elem, cursor = 0;
+    bool in;
+
+    if (json_get(d, inst, "rooms", &arr) < 0 || json_type(d, arr) != JSON_ARRAY)
+        return;
+    text_cell(d, inst, "id", WIDTH_ID, "-", id, sizeof(id));
+    while (json_array_iter(d, arr, &cursor, &elem) > 0 && *shown < STATUS_MAX_ROWS) {
+        text_cell(d, elem, "room", WIDTH_LIST, "-", room, sizeof(room));
+        text_cell(d, elem, "room_id", WIDTH_LIST, "(not resolved)", room_id, sizeof(room_id));
+        snprintf(joined, sizeof(joined), "%s",
+                 json_get_bool(d, elem, "joined", &in) == 0 ? (in ? "yes" : "no") : "?");
+        text_cell(d, elem, "error", WIDTH_MESSAGE, "-", error, sizeof(error));
+        if (table_add(t, row) < 0)
+            return;
+        (*shown)++;
+    }
+}
+
+static void print_rooms(FILE *out, const struct json_doc *d)
+{
+    struct table t = {.ncols = 5, .headers = {"INSTANCE", "ROOM", "ROOM ID", "JOINED", "ERROR"}};
+    int arr, n, elem, cursor = 0;
+    size_t shown = 0;
+
+    if (!section_array(out, d, "ROOMS", "instances", &arr, &n))
+        return;
+    while (json_array_iter(d, arr, &cursor, &elem) > 0 && shown < STATUS_MAX_ROWS)
+        add_rooms(&t, d, elem, &shown);
+    if (t.nrows == 0) {
+        fputs("(none)\n", out);
+        table_done(&t);
+        return;
+    }
+    section_end(out, &t, (int)shown, shown);
+}
+
 static void print_plugins(FILE *out, const struct json_doc *d)
 {
     struct table t = {.ncols = 4, .headers = {"ID", "VERSION", "STATE", "USED BY"}};
@@ -650,6 +693,7 @@ void status_render(FILE *out, const struct json_doc *d, time_t now)
     }
     print_service(out, d);
     print_instances(out, d, now);
+    print_rooms(out, d);
     print_plugins(out, d);
     print_notifications(out, d, now);
 }

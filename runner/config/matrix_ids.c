@@ -111,6 +111,21 @@ bool matrix_room_id_is_valid(const char *s)
     return matrix_server_name_is_valid(colon + 1);
 }
 
+bool matrix_room_alias_is_valid(const char *s)
+{
+    const char *colon;
+
+    if (s[0] != '#' || strlen(s) > MATRIX_ID_MAX)
+        return false;
+    colon = strchr(s, ':');
+    if (!colon || colon == s + 1)
+        return false;
+    for (const char *c = s + 1; c < colon; c++)
+        if ((unsigned char)*c <= 0x20 || *c == 0x7f)
+            return false;
+    return matrix_server_name_is_valid(colon + 1);
+}
+
 enum addr_class addr_classify(const char *host)
 {
     char buf[64];

@@ -16,6 +16,9 @@ bool matrix_user_id_is_valid(const char *s, const char *server_name);
 /* "!opaque:server" (room versions 1-11) or "!" + 43 unpadded base64url characters (room
  * version 12, whose ids carry no server). */
 bool matrix_room_id_is_valid(const char *s);
+/* "#localpart:server": a room alias. localpart is one or more bytes that are neither
+ * controls, space nor ':' (UTF-8 beyond ASCII allowed); at most 255 bytes in all. */
+bool matrix_room_alias_is_valid(const char *s);
 
 enum addr_class {
     ADDR_INVALID,   /* not an IP literal */

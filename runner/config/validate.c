@@ -434,6 +434,15 @@ static void validate_instance_plugin(struct validator *v, const struct yaml_node
     leave(v, s);
 }
 
+/* A room is named by its id or by an alias, which the worker resolves when it starts. */
+static void check_room(struct validator *v, const struct yaml_node *n)
+{
+    if (n->value[0] == '#' ? !matrix_room_alias_is_valid(n->value)
+                           : !matrix_room_id_is_valid(n->value))
+        ERR(v, n, "%s is not a valid room id (!opaque:server) or alias (#alias:server)",
+            TEXT_QUOTE(n->value));
+}
+
 static void validate_rooms(struct validator *v, const struct yaml_node *inst)
 {
     const struct yaml_node *rooms = yaml_map_get(inst, "room_subscriptions");
@@ -455,10 +464,7 @@ static void validate_rooms(struct validator *v, const struct yaml_node *inst)
             leave(v, s2);
             continue;
         }
-        if (r->value[0] == '#')
-            ERR(v, r, "%s is a room alias; give the room id (!opaque:server)", TEXT_QUOTE(r->value));
-        else if (!matrix_room_id_is_valid(r->value))
-            ERR(v, r, "%s is not a valid room id (!opaque:server)", TEXT_QUOTE(r->value));
+        check_room(v, r);
         for (size_t j = 0; j < i; j++)
             if (rooms->children[j]->kind == YAML_KIND_SCALAR &&
                 streq(rooms->children[j]->value, r->value)) {
@@ -616,9 +622,9 @@ static void validate_notifications(struct validator *v)
         return;
     saved = enter(v, "notifications");
     room = scalar(nt, "room");
-    if (room && !matrix_room_id_is_valid(room->value)) {
+    if (room) {
         s = enter(v, "room");
-        ERR(v, room, "%s is not a valid room id (!opaque:server)", TEXT_QUOTE(room->value));
+        check_room(v, room);
         leave(v, s);
     }
     sender = scalar(nt, "sender");

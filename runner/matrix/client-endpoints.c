@@ -201,6 +201,15 @@ int mx_join(struct mx_client *c, const char *room_id, mx_done_t done, void *user
     return start(c, "POST", &p, "{}", MX_AUTH_RETRY, done, userdata);
 }
 
+int mx_resolve_alias(struct mx_client *c, const char *alias, mx_done_t done, void *userdata)
+{
+    struct mx_path p;
+
+    mx_path_init(&p, MX_CLIENT_V3 "/directory/room");
+    mx_path_segment(&p, alias);
+    return start(c, "GET", &p, NULL, MX_AUTH_RETRY, done, userdata);
+}
+
 int mx_leave(struct mx_client *c, const char *room_id, mx_done_t done, void *userdata)
 {
     struct mx_path p;

@@ -117,6 +117,9 @@ int mx_messages(struct mx_client *c, const char *room_id, const char *from, unsi
 /* POST /join/{room} and POST /rooms/{room}/leave (declining an invite is a leave). */
 int mx_join(struct mx_client *c, const char *room_id, mx_done_t done, void *userdata);
 int mx_leave(struct mx_client *c, const char *room_id, mx_done_t done, void *userdata);
+/* GET /directory/room/{alias} -> room_id, servers. An alias that names no room is 404
+ * M_NOT_FOUND (-ENOENT). */
+int mx_resolve_alias(struct mx_client *c, const char *alias, mx_done_t done, void *userdata);
 /* PUT /rooms/{room}/send/{type}/{txn} -> event_id. MX_RETRY: the same txn id every time. */
 int mx_send(struct mx_client *c, const char *room_id, const char *type, const char *txn_id,
             const char *content_json, mx_done_t done, void *userdata);

@@ -152,6 +152,7 @@ void child_free(struct child *c)
     free(c->id);
     free(c->fingerprint);
     free(c->last_error);
+    child_rooms_clear(c);
     free(c);
 }
 
@@ -185,6 +186,12 @@ static void handle_report(struct child *c, const struct ipc_message *m)
     }
     if (ipc_get(m, "MESSAGE"))
         c->last_message_at = field_time(m, "MESSAGE");
+    if (ipc_get(m, "ROOM")) {
+        if (child_room_report(c, m) < 0)
+            log_warning("Ignoring a report from %s about room %s, which it does not declare or "
+                        "describes wrongly", c->id, ipc_get(m, "ROOM"));
+        sup_state_changed(c->sup);
+    }
     if ((v = ipc_get(m, IPC_LOG))) {
         int prio = streq(v, "CRITICAL") ? LOG_CRIT : LOG_ERR;
         struct notification_in in = {
@@ -294,6 +301,7 @@ int child_start(struct child *c)
         exec_worker(sv[1], argv, env);
     }
     close(sv[1]);
+    child_rooms_clear(c); /* the new worker reports them afresh */
     c->pid = pid;
     c->ipc_fd = sv[0];
     c->started_at = sup_now_ms();

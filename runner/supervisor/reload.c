@@ -12,6 +12,7 @@
 
 #include "supervisor/notify.h"
 #include "supervisor/supervisor.h"
+#include "util/ipc.h"
 #include "util/log.h"
 #include "util/macro.h"
 
@@ -49,6 +50,22 @@ static int load_new(struct supervisor *s, struct config **ret)
     }
     diag_list_done(&d);
     return r;
+}
+
+/* An unchanged worker keeps its process; its aliases may name other rooms now, so it is
+ * asked to resolve them again (the brief: at start and on reload). */
+static void resolve_again(struct child *c)
+{
+    struct ipc_builder b;
+    int r;
+
+    if (c->ipc_fd < 0 || !child_has_alias(c))
+        return;
+    ipc_builder_init(&b);
+    ipc_add(&b, IPC_RESOLVE, "1");
+    r = ipc_send(c->ipc_fd, &b);
+    if (r < 0)
+        log_warning_errno(r, "Cannot ask %s to resolve its room aliases again: %m", c->id);
 }
 
 /* Point every child at the new declarations; returns how many changed. */
@@ -93,8 +110,10 @@ static int apply(struct supervisor *s, struct config *next, size_t *ret_changed)
             continue;
         }
         c->decl = in;
-        if (streq(c->fingerprint, fp) && c->enabled == in->enabled)
+        if (streq(c->fingerprint, fp) && c->enabled == in->enabled) {
+            resolve_again(c);
             continue;
+        }
         changed++;
         free(c->fingerprint);
         c->fingerprint = TAKE_PTR(fp);

@@ -67,6 +67,31 @@ static void evaluate(struct supervisor *s, struct health_report *ret)
         *ret = (struct health_report){.status = HEALTH_DEGRADED};
 }
 
+/* Each subscription as declared, with what the worker last said of it: the id an alias
+ * names (null until resolved; a room id names itself), membership and error. */
+static void write_rooms(struct json_writer *w, const struct child *c)
+{
+    json_begin_array(w);
+    for (uint32_t i = 0; c->decl && i < c->decl->room_subscriptions_count; i++) {
+        const char *name = c->decl->room_subscriptions[i];
+        const struct child_room *r = child_room_find(c, name);
+        bool alias = name[0] == '#';
+        json_begin_object(w);
+        json_key(w, "room");
+        json_string(w, name);
+        json_key(w, "alias");
+        json_string(w, alias ? name : NULL);
+        json_key(w, "room_id");
+        json_string(w, r && r->room_id ? r->room_id : alias ? NULL : name);
+        json_key(w, "joined");
+        json_bool(w, r && r->joined);
+        json_key(w, "error");
+        json_string(w, r ? r->error : NULL);
+        json_end_object(w);
+    }
+    json_end_array(w);
+}
+
 static void write_instance(struct json_writer *w, const struct child *c)
 {
     json_begin_object(w);
@@ -90,6 +115,8 @@ static void write_instance(struct json_writer *w, const struct child *c)
     iso8601(w, c->last_message_at);
     json_key(w, "last_error");
     json_string(w, c->last_error);
+    json_key(w, "rooms");
+    write_rooms(w, c);
     json_end_object(w);
 }
 

@@ -35,6 +35,14 @@ enum child_phase {
     CHILD_BACKOFF,    /* exited unexpectedly; restart scheduled */
 };
 
+/* A room as the worker last reported it (supervisor/rooms.c). */
+struct child_room {
+    char *name;    /* as declared: a room id or an alias */
+    char *room_id; /* resolved, or NULL */
+    bool joined;
+    char *error;   /* why it is not served, or NULL */
+};
+
 struct child {
     struct supervisor *sup;
     char *id;
@@ -52,6 +60,8 @@ struct child {
     char state[16];           /* the seed's state machine, as shown in /status */
     char *last_error;
     int64_t restarts;
+    struct child_room *rooms; /* reported by the current worker, at most one per declared room */
+    size_t n_rooms;
 };
 
 struct pending_notice {
@@ -95,6 +105,16 @@ size_t children_alive(const struct supervisor *s);
 /* The instance-specific text that decides whether a reload restarts it. */
 int instance_fingerprint(const struct config *cfg, const struct config_instance *inst,
                          char **ret);
+
+/* rooms.c */
+struct ipc_message;
+/* A ROOM datagram: 0, or -EBADMSG for a room the instance does not declare or a malformed
+ * field (nothing is recorded then), -ENOMEM. */
+int child_room_report(struct child *c, const struct ipc_message *m);
+const struct child_room *child_room_find(const struct child *c, const char *name);
+void child_rooms_clear(struct child *c);
+/* Whether a subscription (or the admin room it posts to) is an alias, resolved by its worker. */
+bool child_has_alias(const struct child *c);
 
 /* reload.c */
 void supervisor_reload(struct supervisor *s);

@@ -18,7 +18,8 @@ _Static_assert(IPC_MAX_DATAGRAM <= UINT16_MAX, "offsets must fit uint16_t");
 static const char *const ipc_kind_keys[] = {
         [IPC_KIND_STATE] = IPC_STATE,     [IPC_KIND_SYNC] = IPC_SYNC,
         [IPC_KIND_MESSAGE] = IPC_MESSAGE, [IPC_KIND_LOG] = IPC_LOG,
-        [IPC_KIND_NOTIFY] = IPC_NOTIFY,
+        [IPC_KIND_NOTIFY] = IPC_NOTIFY,   [IPC_KIND_ROOM] = IPC_ROOM,
+        [IPC_KIND_RESOLVE] = IPC_RESOLVE,
 };
 
 static bool key_char(char c)

@@ -24,6 +24,10 @@
  *     ERROR=<text>       optional: why (for failed), becomes the instance's last_error.
  *   SYNC=<unix s>        a /sync succeeded at that time.
  *   MESSAGE=<unix s>     a message was handled at that time.
+ *   ROOM=<name>          a subscription (as declared: room id or alias) changed:
+ *     ROOM_ID=<id>       optional: the room id it names (absent while an alias is unresolved);
+ *     JOINED=<0|1>       required: whether the bot is in the room;
+ *     ERROR=<text>       optional: why the room is not served (resolving or joining failed).
  *   LOG=<ERROR|CRITICAL> the worker logged at that level (already redacted by its log):
  *     TEXT=<text>        required: the message, at most IPC_TEXT_MAX bytes on the wire;
  *     ROOM_ID=<id>       optional: the room it concerns (at most IPC_ID_MAX);
@@ -32,10 +36,11 @@
  *     TRACE=<lines>      optional: the last lines of context, newline-separated, at most
  *                        IPC_TRACE_MAX bytes on the wire (ipc_add_tail() keeps the end).
  *
- * supervisor -> worker (only to the instance named by notifications.sender)
- *   NOTIFY=<ERROR|CRITICAL>  post an admin notice:
- *     ROOM_ID=<id>       required: the admin room;
+ * supervisor -> worker
+ *   NOTIFY=<ERROR|CRITICAL>  post an admin notice (only to notifications.sender's worker):
+ *     ROOM_ID=<room>     required: the admin room as declared (an id or an alias);
  *     TEXT=<text>        required: the finished room text (supervisor/notify.c formats it).
+ *   RESOLVE=1            resolve the room aliases again (after a reload left it running).
  *
  * The field bounds above add up to less than IPC_MAX_DATAGRAM, so a LOG datagram with every
  * field at its bound always fits (tests/unit/test_ipc.c checks it). */
@@ -73,6 +78,9 @@
 #define IPC_ERROR_TYPE "ERROR_TYPE"
 #define IPC_TRACE      "TRACE"
 #define IPC_NOTIFY     "NOTIFY"
+#define IPC_ROOM       "ROOM"
+#define IPC_JOINED     "JOINED"
+#define IPC_RESOLVE    "RESOLVE"
 
 enum ipc_kind {
     IPC_KIND_STATE,
@@ -80,6 +88,8 @@ enum ipc_kind {
     IPC_KIND_MESSAGE,
     IPC_KIND_LOG,
     IPC_KIND_NOTIFY,
+    IPC_KIND_ROOM,
+    IPC_KIND_RESOLVE,
 };
 
 /* A parsed datagram. Keys and unescaped values are NUL-terminated strings in buf; fields

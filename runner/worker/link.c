@@ -114,6 +114,14 @@ static void on_log(int priority, const char *message, void *userdata)
         w->link_fd = -EBADF;
 }
 
+void link_room(struct worker *w, const struct worker_room *room)
+{
+    const char *kv[] = {"ROOM",    room->name, "ROOM_ID", room->room_id, "JOINED",
+                        room->joined ? "1" : "0", "ERROR", room->error};
+
+    send_fields(w, kv, ELEMENTSOF(kv));
+}
+
 static void post_notice(struct worker *w, const struct ipc_message *m)
 {
     const char *room = ipc_get(m, "ROOM_ID"), *text = ipc_get(m, "TEXT");
@@ -133,10 +141,11 @@ static void post_notice(struct worker *w, const struct ipc_message *m)
     json_end_object(&jw);
     r = json_writer_steal(&jw, &content, &len);
     json_writer_done(&jw);
-    if (r >= 0)
-        r = outbox_queue(w, room, "m.room.message", content, NULL, NULL);
-    if (r < 0)
-        log_warning_errno(r, "Cannot queue an admin notice: %m");
+    if (r < 0) {
+        log_warning_errno(r, "Cannot build an admin notice: %m");
+        return;
+    }
+    rooms_post_notice(w, room, content);
 }
 
 static int on_link(sd_event_source *s, int fd, uint32_t revents, void *userdata)
@@ -166,6 +175,8 @@ static int on_link(sd_event_source *s, int fd, uint32_t revents, void *userdata)
         }
         if (ipc_get(&m, "NOTIFY"))
             post_notice(w, &m);
+        else if (ipc_get(&m, "RESOLVE"))
+            rooms_resolve_again(w);
     }
     return 0;
 }

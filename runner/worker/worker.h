@@ -35,12 +35,22 @@ struct sync_job;
 /* The context of an admin notice: the seed asks for the last 10 lines. */
 #define LINK_TRACE_LINES    10u
 #define LINK_TRACE_LINE_MAX 200u
+/* Invites to rooms no subscription names yet, kept while aliases are resolved (one may name
+ * that room); admin notices kept while the admin room's alias is not resolved. Both are
+ * bounded: past the first, an invite is declined at once and a notice dropped with a WARN. */
+#define WORKER_DEFERRED_INVITES 32u
+#define WORKER_HELD_NOTICES     50u
 /* On SIGTERM, sends in flight may finish for this long; the rest stay queued in bot.db. */
 #define WORKER_STOP_GRACE_MS 5000u
 
 struct worker_room {
     struct worker *worker;
-    char *room_id;
+    char *name;                 /* as declared: a room id, or an alias */
+    char *room_id;              /* the room's id: name itself, or what the alias resolved to
+                                 * (NULL until then) */
+    char *error;                /* why the room is not served now (resolve or join), or NULL */
+    bool is_alias;
+    bool resolve_in_flight;
     bool joined;
     uint64_t retry_ms;          /* next join retry delay */
     sd_event_source *retry;     /* pending join retry, or NULL */
@@ -86,6 +96,10 @@ struct worker {
     /* Rooms: the subscriptions from the config. */
     struct worker_room *rooms;
     size_t n_rooms;
+    char *deferred_invites[WORKER_DEFERRED_INVITES];
+    size_t n_deferred_invites;
+    char *held_notices[WORKER_HELD_NOTICES];
+    size_t n_held_notices;
 
     /* Outbox: queued sends, oldest first. */
     struct outbox_item *outbox_head, *outbox_tail, *outbox_mark;
@@ -140,6 +154,11 @@ void rooms_join_all(struct worker *w);
 void rooms_handle_invite(struct worker *w, const struct mx_invite *inv);
 void rooms_handle_joined(struct worker *w, const char *room_id);
 void rooms_handle_left(struct worker *w, const char *room_id);
+/* Resolve every alias again (the supervisor asks on reload): one may name another room now. */
+void rooms_resolve_again(struct worker *w);
+/* Queue an admin notice (content: the event's JSON) for room, as notifications.room names it:
+ * held until its alias is resolved. */
+void rooms_post_notice(struct worker *w, const char *room, const char *content);
 void rooms_free(struct worker *w);
 
 /* syncer.c */
@@ -170,6 +189,8 @@ void link_close(struct worker *w);
 void link_state(struct worker *w, const char *state, const char *error);
 void link_sync(struct worker *w, int64_t t);
 void link_message(struct worker *w, int64_t t);
+/* A subscription's name, resolved id, membership and error, for /status. */
+void link_room(struct worker *w, const struct worker_room *room);
 
 /* api.c: the br_runner table handed to the plugin. */
 extern const struct br_runner worker_runner_api;

@@ -87,12 +87,23 @@ class Person:
 
     # --- rooms -----------------------------------------------------------------------
 
-    def create_room(self, name=None, invite=()):
-        """A private room (invite only), so only invited accounts can join."""
-        resp = self.run(self.client.room_create(name=name, invite=list(invite)))
+    def create_room(self, name=None, invite=(), alias=None):
+        """A private room (invite only), so only invited accounts can join; alias: the
+        localpart of a room alias to publish for it (#alias:server)."""
+        resp = self.run(self.client.room_create(name=name, invite=list(invite), alias=alias))
         if isinstance(resp, RoomCreateError):
             raise AssertionError(f"room_create: {resp}")
         return resp.room_id
+
+    def point_alias(self, alias, room_id):
+        """Make the room alias (#alias:server) name room_id: deleted first if it names
+        another room (the person made it), then created."""
+        from urllib.parse import quote
+        path = f"/_matrix/client/v3/directory/room/{quote(alias, safe='')}"
+        self.hs.api("DELETE", path, None, self.client.access_token)
+        res = self.hs.api("PUT", path, {"room_id": room_id}, self.client.access_token)
+        if not 200 <= res.status < 300:
+            raise AssertionError(f"PUT {path}: {res.status} {res.body}")
 
     def invite(self, room_id, user_id):
         resp = self.run(self.client.room_invite(room_id, user_id))

@@ -107,6 +107,23 @@ def test_module_renders_a_config_the_runner_accepts(tmp_path):
 
 
 @needs_lib
+def test_module_takes_rooms_by_alias(tmp_path):
+    """#alias:server passes the option types and the renderer, and the runner's check."""
+    if not BOTRUNNER.exists():
+        pytest.skip("run `make` first")
+    bot = ONE_BOT.replace('[ "!room:example.org" ]', '[ "#family:example.org" "!room:example.org" ]')
+    r = module(bot + ' notifications = { room = "#admin:example.org"; sender = "echo-1"; };',
+               "{ inherit (r) assertions warnings rendered; }")
+    assert r["assertions"] == [] and r["warnings"] == []
+    assert '"#family:example.org"' in r["rendered"] and '"#admin:example.org"' in r["rendered"]
+    cfg = tmp_path / "botrunner.yaml"
+    cfg.write_text(r["rendered"])
+    proc = subprocess.run([BOTRUNNER, "check", "--no-credentials", "-c", cfg],
+                          capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+@needs_lib
 def test_module_unit_reloads_on_config_and_is_hardened():
     r = module(ONE_BOT, "{ inherit (r) unit health timer; etc = r.config.environment.etc; "
                         "users = r.config.users.users; }")
@@ -172,8 +189,8 @@ def test_module_unit_follows_options():
      'rateLimit.maxRequestsPerMinute = 61; };',
      "services.botrunner.instances.x.rateLimit.maxRequestsPerMinute", "between 1 and 60"),
     ('instances.x = { plugin = "botrunner.echo"; user = "@x:example.org"; '
-     'roomSubscriptions = [ "#room:example.org" ]; };',
-     "services.botrunner.instances.x.roomSubscriptions", "Matrix room id"),
+     'roomSubscriptions = [ "#room" ]; };',
+     "services.botrunner.instances.x.roomSubscriptions", "Matrix room id (!opaque:server) or room alias"),
     ('logging.level = "LOUD";', "services.botrunner.logging.level", "one of"),
     ('instances.x = { plugin = "Botrunner"; user = "@x:example.org"; };',
      "services.botrunner.instances.x.plugin", "string matching"),

@@ -596,14 +596,15 @@ static void test_one_error_names_path_and_line(void **state)
             "    plugin: botrunner.echo\n"
             "    user: \"@echo:clarun.xyz\"\n"
             "    room_subscriptions:\n"
-            "      - \"!abc123def:clarun.xyz\"\n"
-            "      - \"#alias:clarun.xyz\"\n";
+            "      - \"#alias:clarun.xyz\"\n"
+            "      - \"#alias\"\n";
     _cleanup_diags_ struct diag_list d = {0};
     (void)state;
 
     load_refused(text, CONFIG_SKIP_CREDENTIALS, &d, 1);
     assert_int_equal(d.n, 1);
-    assert_diag(&d, "instances[0].room_subscriptions[1]", 13, DIAG_ERROR, "is a room alias");
+    assert_diag(&d, "instances[0].room_subscriptions[1]", 13, DIAG_ERROR,
+                "\"#alias\" is not a valid room id (!opaque:server) or alias (#alias:server)");
 }
 
 static void test_structural_errors(void **state)

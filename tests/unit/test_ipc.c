@@ -296,6 +296,12 @@ static void test_kind(void **state)
     assert_int_equal(ipc_kind(&m), IPC_KIND_STATE);
     parse_ok("MESSAGE=5\n", &m);
     assert_int_equal(ipc_kind(&m), IPC_KIND_MESSAGE);
+    parse_ok("ROOM=#family:clarun.xyz\nROOM_ID=!fam:clarun.xyz\nJOINED=1\n", &m);
+    assert_int_equal(ipc_kind(&m), IPC_KIND_ROOM);
+    parse_ok("RESOLVE=1\n", &m);
+    assert_int_equal(ipc_kind(&m), IPC_KIND_RESOLVE);
+    parse_ok("ROOM=#a:b\nSTATE=running\n", &m);
+    assert_int_equal(ipc_kind(&m), -EBADMSG);
     parse_ok("TEXT=x\n", &m);
     assert_int_equal(ipc_kind(&m), -EBADMSG);
     parse_ok("SYNC=1\nMESSAGE=1\n", &m);

@@ -167,6 +167,33 @@ static void test_room_ids(void **state)
     assert_false(matrix_room_id_is_valid(id));
 }
 
+static void test_room_alias(void **state)
+{
+    static const char *const ok[] = {
+            "#family:clarun.xyz", "#a:b", "#x_y.z-0=1:example.org:8448", "#caf\xc3\xa9:clarun.xyz",
+            "#room:[::1]",        "#!:clarun.xyz",
+    };
+    static const char *const bad[] = {
+            "#:clarun.xyz", "#family", "family:clarun.xyz", "!family:clarun.xyz", "#fam ily:c.xyz",
+            "#fam\tily:c.xyz", "#fam\x7f:c.xyz", "#family:", "#family:bad_host", "", "#",
+    };
+    char alias[600], local[300];
+    (void)state;
+
+    for (size_t i = 0; i < ELEMENTSOF(ok); i++)
+        if (!matrix_room_alias_is_valid(ok[i]))
+            fail_msg("\"%s\" was refused", ok[i]);
+    for (size_t i = 0; i < ELEMENTSOF(bad); i++)
+        if (matrix_room_alias_is_valid(bad[i]))
+            fail_msg("\"%s\" was accepted", bad[i]);
+    repeat(local, sizeof(local), 'a', MATRIX_ID_MAX - strlen("#:clarun.xyz"));
+    snprintf(alias, sizeof(alias), "#%s:clarun.xyz", local);
+    assert_true(matrix_room_alias_is_valid(alias));
+    repeat(local, sizeof(local), 'a', MATRIX_ID_MAX + 1 - strlen("#:clarun.xyz"));
+    snprintf(alias, sizeof(alias), "#%s:clarun.xyz", local);
+    assert_false(matrix_room_alias_is_valid(alias));
+}
+
 static void test_addr_classify(void **state)
 {
     static const struct {
@@ -319,6 +346,7 @@ int main(void)
             cmocka_unit_test(test_server_name_label_and_total_length),
             cmocka_unit_test(test_user_ids),
             cmocka_unit_test(test_room_ids),
+            cmocka_unit_test(test_room_alias),
             cmocka_unit_test(test_addr_classify),
             cmocka_unit_test(test_http_url_parse),
             cmocka_unit_test(test_http_url_host_length),

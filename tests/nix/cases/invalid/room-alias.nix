@@ -1,6 +1,11 @@
-# A room alias where the room id belongs.
-# expect: services.botrunner.instances.echo-1.roomSubscriptions[1]: "#lobby:clarun.xyz" is a room alias; give the room id (!opaque:server)
-# check: room_subscriptions[1]: "#lobby:clarun.xyz" is a room alias
+# A room alias is accepted where a room id is, but it must be one: "#" alone, a space, no
+# server.
+# expect: services.botrunner.instances.echo-1.roomSubscriptions[1]: "#:clarun.xyz" is not a valid room id (!opaque:server) or alias (#alias:server)
+# expect: services.botrunner.instances.echo-1.roomSubscriptions[2]: "#a b:clarun.xyz" is not a valid room id (!opaque:server) or alias (#alias:server)
+# expect: services.botrunner.instances.echo-1.roomSubscriptions[3]: "#lobby" is not a valid room id (!opaque:server) or alias (#alias:server)
+# check: room_subscriptions[1]: "#:clarun.xyz" is not a valid room id (!opaque:server) or alias (#alias:server)
+# check: room_subscriptions[2]: "#a b:clarun.xyz" is not a valid room id
+# check: room_subscriptions[3]: "#lobby" is not a valid room id
 { echo, fixtures }:
 {
   homeserver.serverName = "clarun.xyz";
@@ -10,6 +15,6 @@
     plugin = "botrunner.echo";
     user = "@echo:clarun.xyz";
     passwordFile = "/run/secrets/echo-password";
-    roomSubscriptions = [ "!abc123def:clarun.xyz" "#lobby:clarun.xyz" ];
+    roomSubscriptions = [ "#lobby:clarun.xyz" "#:clarun.xyz" "#a b:clarun.xyz" "#lobby" ];
   };
 }

@@ -1,10 +1,10 @@
 # Room ids: no server, an empty or spaced opaque part, a bad server, too short a v12 id.
-# expect: services.botrunner.instances.echo-1.roomSubscriptions[0]: "!nocolon" is not a valid room id (!opaque:server)
-# expect: services.botrunner.instances.echo-1.roomSubscriptions[1]: "!:clarun.xyz" is not a valid room id (!opaque:server)
-# expect: services.botrunner.instances.echo-1.roomSubscriptions[2]: "!a b:clarun.xyz" is not a valid room id (!opaque:server)
-# expect: services.botrunner.instances.echo-1.roomSubscriptions[3]: "abc:clarun.xyz" is not a valid room id (!opaque:server)
-# expect: services.botrunner.instances.echo-1.roomSubscriptions[4]: "!abc:clarun.xyz:0" is not a valid room id (!opaque:server)
-# expect: services.botrunner.instances.echo-1.roomSubscriptions[5]: "!31hneApxJ_1o-63DmFrpeqnkFfWppnzWso1JvH3ogL" is not a valid room id (!opaque:server)
+# expect: services.botrunner.instances.echo-1.roomSubscriptions[0]: "!nocolon" is not a valid room id (!opaque:server) or alias (#alias:server)
+# expect: services.botrunner.instances.echo-1.roomSubscriptions[1]: "!:clarun.xyz" is not a valid room id (!opaque:server) or alias (#alias:server)
+# expect: services.botrunner.instances.echo-1.roomSubscriptions[2]: "!a b:clarun.xyz" is not a valid room id (!opaque:server) or alias (#alias:server)
+# expect: services.botrunner.instances.echo-1.roomSubscriptions[3]: "abc:clarun.xyz" is not a valid room id (!opaque:server) or alias (#alias:server)
+# expect: services.botrunner.instances.echo-1.roomSubscriptions[4]: "!abc:clarun.xyz:0" is not a valid room id (!opaque:server) or alias (#alias:server)
+# expect: services.botrunner.instances.echo-1.roomSubscriptions[5]: "!31hneApxJ_1o-63DmFrpeqnkFfWppnzWso1JvH3ogL" is not a valid room id (!opaque:server) or alias (#alias:server)
 # check: room_subscriptions[0]: "!nocolon" is not a valid room id
 # check: room_subscriptions[1]: "!:clarun.xyz" is not a valid room id
 # check: room_subscriptions[2]: "!a b:clarun.xyz" is not a valid room id

@@ -39,6 +39,7 @@ in
         "!abc123def:clarun.xyz"
         "!31hneApxJ_1o-63DmFrpeqnkFfWppnzWso1JvH3ogLM"
         "!abc123def:clarun.xyz"
+        "#family:clarun.xyz"
       ];
       commandPrefix = "!ig";
       features = {
