@@ -111,6 +111,18 @@ tests/configs/plugins/echo/echo.so: plugins/echo/echo.c runner/include/botrunner
 tests/configs/plugins/%.so: tests/configs/plugins/%.c runner/include/botrunner/plugin.h
 	$(call say,CCLD,$@)$(CC) $(PLUGIN_FLAGS) -O2 $(WARN) -o $@ $<
 
+# The end-to-end tests' own plugins (tests/e2e/plugins/<name>/: one .c and a maubot.yaml),
+# built like any plugin into $(BUILD)/tests/e2e-plugins/<name>/.
+E2E_PLUGIN_DIRS := $(wildcard tests/e2e/plugins/*)
+E2E_PLUGINS := $(foreach d,$(E2E_PLUGIN_DIRS),$(BUILD)/tests/e2e-plugins/$(notdir $(d))/$(notdir $(d)).so \
+	$(BUILD)/tests/e2e-plugins/$(notdir $(d))/maubot.yaml)
+$(BUILD)/tests/e2e-plugins/%.so: tests/e2e/plugins/%.c runner/include/botrunner/plugin.h
+	@mkdir -p $(dir $@)
+	$(call say,CCLD,$@)$(CC) $(PLUGIN_FLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $<
+$(BUILD)/tests/e2e-plugins/%/maubot.yaml: tests/e2e/plugins/%/maubot.yaml
+	@mkdir -p $(dir $@)
+	@cp $< $@
+
 # Broken plugins for test_plugin_host (each descriptor wrong in one way), built the same way.
 TEST_PLUGINS := $(patsubst tests/unit/plugins/%.c,$(BUILD)/tests/plugins/%.so,\
 	$(wildcard tests/unit/plugins/*.c))
@@ -151,7 +163,7 @@ deps:
 $(VENV)/.done: tests/e2e/requirements.txt
 	@tools/make-venv $(VENV) tests/e2e/requirements.txt
 
-e2e: $(BUILD)/botrunner plugins fixtures $(VENV)/.done
+e2e: $(BUILD)/botrunner plugins fixtures $(E2E_PLUGINS) $(VENV)/.done
 	$(VENV)/bin/python -m pytest -q tests/e2e
 
 # The Nix side (docs/nixos.md), evaluated by nix-bin, which cannot build here: every .nix

@@ -1,5 +1,6 @@
 /* botrunner.echo: the smallest useful plugin, for the demo, the tests and the benchmarks.
- * `<prefix> ping` answers "pong (took N ms)", `<prefix> echo TEXT` answers TEXT. */
+ * `<prefix> ping` answers "pong (took N ms)", `<prefix> echo TEXT` answers TEXT, each as a
+ * notice replying to the command (bots answer with notices: clients show them as a bot's). */
 #include <botrunner/plugin.h>
 
 #include <errno.h>
@@ -49,6 +50,11 @@ static int64_t now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+static int reply(struct echo *e, const struct br_message *msg, const char *text)
+{
+    return e->runner->reply(e->inst, msg->target, text, NULL, BR_SEND_NOTICE, NULL, NULL);
+}
+
 static int ping(struct echo *e, const struct br_message *msg)
 {
     int64_t now = now_ms(), ts = msg->origin_server_ts;
@@ -56,10 +62,10 @@ static int ping(struct echo *e, const struct br_message *msg)
 
     /* No timestamp, or one that cannot be true: answer without a number. */
     if (ts <= 0 || ts > now + PING_FUTURE_SLACK_MS)
-        return e->runner->reply(e->inst, msg, "pong");
+        return reply(e, msg, "pong");
     /* A little ahead (clock skew) counts as no time at all. */
     snprintf(text, sizeof(text), "pong (took %lld ms)", (long long)(now > ts ? now - ts : 0));
-    return e->runner->reply(e->inst, msg, text);
+    return reply(e, msg, text);
 }
 
 static int usage(struct echo *e, const struct br_message *msg)
@@ -77,7 +83,7 @@ static int usage(struct echo *e, const struct br_message *msg)
     if (!text)
         return -ENOMEM;
     snprintf(text, len, "Usage: %s ping | %s echo TEXT", prefix, prefix);
-    r = e->runner->reply(e->inst, msg, text);
+    r = reply(e, msg, text);
     free(text);
     return r;
 }
@@ -91,7 +97,7 @@ static int echo_command(void *state, const struct br_message *msg, const char *n
         return ping(e, msg);
     /* args is UTF-8 already, trimmed by the runner: send it back as it came. */
     if (strcmp(name, "echo") == 0 && args[0] != '\0')
-        return e->runner->reply(e->inst, msg, args);
+        return reply(e, msg, args);
     return usage(e, msg);
 }
 

@@ -12,6 +12,7 @@
 
 #include "config/schema.h"
 #include "config/validate.h"
+#include "util/json.h"
 #include "util/macro.h"
 #include "util/text.h"
 #include "util/yaml_json.h"
@@ -238,4 +239,56 @@ const struct config_instance *config_find_instance(const struct config *c, const
         if (streq(c->instances[i].id, id))
             return &c->instances[i];
     return NULL;
+}
+
+/* What a worker reads of the file for its instance, as text: equal texts mean a reload need
+ * not restart it. */
+int config_instance_fingerprint(const struct config *cfg, const struct config_instance *in,
+                                char **ret)
+{
+    struct json_writer w;
+    size_t len;
+    int r;
+
+    json_writer_init(&w, 1024 * 1024);
+    json_begin_array(&w);
+    /* What every worker reads from the rest of the file. */
+    json_string(&w, cfg->homeserver.server_name);
+    json_string(&w, cfg->homeserver.url);
+    json_string(&w, cfg->state_directory);
+    json_string(&w, cfg->secret_key_file);
+    json_string(&w, cfg->registration_token_file);
+    json_int(&w, cfg->logging.level);
+    json_string(&w, cfg->notifications ? cfg->notifications->room : NULL);
+    json_string(&w, cfg->notifications ? cfg->notifications->sender : NULL);
+    for (uint32_t i = 0; i < cfg->plugins_count; i++)
+        if (cfg->plugins[i].id && streq(cfg->plugins[i].id, in->plugin)) {
+            json_string(&w, cfg->plugins[i].path);
+            json_string(&w, cfg->plugins[i].version);
+        }
+    /* The instance itself, but for its settings: a change of those alone is handed to the
+     * running plugin (br_plugin.config) instead of restarting it. */
+    json_string(&w, in->id);
+    json_string(&w, in->plugin);
+    json_string(&w, in->user);
+    json_string(&w, in->password_file);
+    json_string(&w, in->displayname);
+    json_begin_array(&w);
+    for (uint32_t i = 0; i < in->room_subscriptions_count; i++)
+        json_string(&w, in->room_subscriptions[i]);
+    json_end_array(&w);
+    json_string(&w, in->command_prefix);
+    json_bool(&w, in->features.auto_fetch);
+    json_bool(&w, in->features.rate_limiting);
+    json_bool(&w, in->features.caching);
+    json_int(&w, in->rate_limit.max_requests_per_minute);
+    json_int(&w, in->rate_limit.burst_size);
+    json_int(&w, in->rate_limit.backoff_seconds);
+    json_int(&w, in->error_notification_level);
+    json_int(&w, in->catch_up_max_age);
+    json_int(&w, in->send_rate);
+    json_end_array(&w);
+    r = json_writer_steal(&w, ret, &len);
+    json_writer_done(&w);
+    return r;
 }

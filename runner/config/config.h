@@ -123,3 +123,8 @@ static inline void config_freep(struct config **c)
 }
 
 const struct config_instance *config_find_instance(const struct config *c, const char *id);
+/* Everything of cfg a worker for instance in reads, but in's settings, as one text (malloc'd
+ * JSON): a reload restarts the instance when this changes, and hands the plugin its new
+ * settings when only settings_json does. */
+int config_instance_fingerprint(const struct config *cfg, const struct config_instance *in,
+                                char **ret);

@@ -486,6 +486,23 @@ struct mx_client *mx_client_free(struct mx_client *c)
     return NULL;
 }
 
+size_t mx_cancel(struct mx_client *c, void *userdata)
+{
+    struct mx_call *call, *next;
+    size_t n = 0;
+
+    assert(c);
+    for (call = c->calls; call; call = next) {
+        next = call->next;
+        if (call->userdata != userdata)
+            continue;
+        call_unlink(call);
+        call_free(call);
+        n++;
+    }
+    return n;
+}
+
 void mx_client_set_token(struct mx_client *c, const char *access_token)
 {
     char *t = NULL;

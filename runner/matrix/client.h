@@ -72,6 +72,10 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(struct mx_client *, mx_client_free)
 void mx_client_set_token(struct mx_client *c, const char *access_token); /* copied; NULL clears */
 void mx_client_on_unknown_token(struct mx_client *c, mx_unknown_token_t cb, void *userdata);
 
+/* Cancel every request started with this userdata, without calling it back (its transfer is
+ * aborted, a pending retry dropped). Returns how many there were. */
+size_t mx_cancel(struct mx_client *c, void *userdata);
+
 /* Generic request: path is already escaped ("/_matrix/client/v3/..."); body is JSON or
  * NULL. Returns 0 when started (done will be called), or a negative errno. */
 int mx_request(struct mx_client *c, const char *method, const char *path, const char *body,

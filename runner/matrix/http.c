@@ -64,6 +64,10 @@ struct http_call {
     int64_t retry_after_ms;
     char content_type[HTTP_MAX_CONTENT_TYPE + 1];
 
+    /* Streamed download: the body goes to out_fd (2xx answers only); out_error the write's. */
+    int out_fd;
+    int out_error;
+
     /* Streamed upload: pread() from fd_start + fd_pos, so a rewind costs nothing and the
      * caller's file position is left alone. */
     int fd;
@@ -150,7 +154,9 @@ static int map_curl_error(const struct http_call *c, CURLcode code)
     case CURLE_FILESIZE_EXCEEDED:
         return -E2BIG;
     case CURLE_WRITE_ERROR:
-        return c->too_big ? -E2BIG : -EIO;
+        return c->too_big ? -E2BIG : c->out_error < 0 ? c->out_error : -EIO;
+    case CURLE_TOO_MANY_REDIRECTS:
+        return -ELOOP;
     case CURLE_ABORTED_BY_CALLBACK:
     case CURLE_READ_ERROR:
         return c->read_error < 0 ? c->read_error : -EIO;
@@ -187,6 +193,29 @@ static void call_finish(struct http_call *c, CURLcode code)
 
 /* ---- curl callbacks --------------------------------------------------------------------- */
 
+/* A download's bytes go to its fd, only from a 2xx answer (an error page is not the file,
+ * and the redirects before the final answer have bodies too). */
+static size_t write_out(struct http_call *c, const char *data, size_t n)
+{
+    long status = 0;
+
+    (void)c->curl->easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &status);
+    if (status < 200 || status > 299)
+        return n;
+    for (size_t done = 0; done < n;) {
+        ssize_t k = write(c->out_fd, data + done, n - done);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0) {
+            c->out_error = k < 0 ? negative_errno() : -EIO;
+            return 0;
+        }
+        done += (size_t)k;
+    }
+    c->len += n;
+    return n;
+}
+
 static size_t on_write(char *data, size_t size, size_t nmemb, void *userdata)
 {
     struct http_call *c = userdata;
@@ -196,6 +225,8 @@ static size_t on_write(char *data, size_t size, size_t nmemb, void *userdata)
         c->too_big = true;
         return 0; /* curl fails the transfer with CURLE_WRITE_ERROR */
     }
+    if (c->out_fd > 0)
+        return write_out(c, data, n);
     if (c->len + n + 1 > c->cap) {
         size_t cap = c->cap ? c->cap : 4096;
         char *b;
@@ -609,6 +640,25 @@ static int set_body(struct http_call *c, const struct http_request *req)
     return ok ? 0 : -ENOMEM;
 }
 
+/* Redirects only where asked for (downloads), to http(s), never carrying credentials. */
+static bool set_redirects(struct http_call *c, const struct http_request *req)
+{
+    const struct curl_dl *curl = c->curl;
+    CURL *e = c->easy;
+
+    if (req->max_redirects == 0)
+        return curl->easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L) == CURLE_OK;
+    return curl->easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L) == CURLE_OK &&
+           curl->easy_setopt(e, CURLOPT_MAXREDIRS, (long)req->max_redirects) == CURLE_OK &&
+#if LIBCURL_VERSION_NUM >= 0x075500
+           curl->easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https") == CURLE_OK &&
+#else
+           curl->easy_setopt(e, CURLOPT_REDIR_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS)) ==
+                   CURLE_OK &&
+#endif
+           curl->easy_setopt(e, CURLOPT_UNRESTRICTED_AUTH, 0L) == CURLE_OK;
+}
+
 static int set_options(struct http_call *c, const struct http_request *req)
 {
     const struct curl_dl *curl = c->curl;
@@ -616,9 +666,10 @@ static int set_options(struct http_call *c, const struct http_request *req)
     uint64_t timeout = req->timeout_ms ? req->timeout_ms : HTTP_DEFAULT_TIMEOUT_MS;
     bool ok;
 
-    /* No CURLOPT_VERBOSE, ever: it would print the Authorization header. No redirects (a
-     * homeserver has no reason to send us elsewhere, and a redirect could carry the body
-     * and token to another host), no compression (nothing to bomb us with), HTTP/1.1. */
+    /* No CURLOPT_VERBOSE, ever: it would print the Authorization header. No redirects unless
+     * asked for (a homeserver has no reason to send us elsewhere, and a redirect could carry
+     * the body and token to another host), no compression (nothing to bomb us with),
+     * HTTP/1.1. */
     ok = curl->easy_setopt(e, CURLOPT_URL, req->url) == CURLE_OK &&
 #if LIBCURL_VERSION_NUM >= 0x075500
          curl->easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https") == CURLE_OK &&
@@ -626,7 +677,7 @@ static int set_options(struct http_call *c, const struct http_request *req)
          curl->easy_setopt(e, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS)) ==
                  CURLE_OK &&
 #endif
-         curl->easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L) == CURLE_OK &&
+         set_redirects(c, req) &&
          curl->easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1) == CURLE_OK &&
          curl->easy_setopt(e, CURLOPT_NOSIGNAL, 1L) == CURLE_OK &&
          curl->easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)timeout) == CURLE_OK &&
@@ -659,7 +710,8 @@ int http_start(struct http *h, const struct http_request *req, http_done_t done,
 
     if (!method_known(req->method) || !req->url ||
         (strncmp(req->url, "http://", 7) != 0 && strncmp(req->url, "https://", 8) != 0) ||
-        (req->body && req->body_fd > 0) || (!req->body && req->body_len > 0))
+        (req->body && req->body_fd > 0) || (!req->body && req->body_len > 0) ||
+        req->max_redirects > HTTP_MAX_REDIRECTS || (req->max_redirects && req->bearer))
         return -EINVAL;
     if (h->n_calls >= HTTP_MAX_CALLS)
         return -EBUSY;
@@ -672,6 +724,7 @@ int http_start(struct http *h, const struct http_request *req, http_done_t done,
     c->max = req->max_response ? req->max_response : HTTP_DEFAULT_MAX_RESPONSE;
     c->retry_after_ms = -1;
     c->fd = -EBADF;
+    c->out_fd = req->response_fd > 0 ? req->response_fd : -EBADF;
     c->curl = h->curl;
     c->easy = c->curl->easy_init();
     if (!c->easy)

@@ -27,7 +27,16 @@ struct http_request {
     uint64_t timeout_ms; /* whole transfer; 0 means the default (HTTP_DEFAULT_TIMEOUT_MS) */
     size_t max_response; /* body bytes kept at most; past it the call fails -E2BIG;
                           * 0 means HTTP_DEFAULT_MAX_RESPONSE */
+    /* > 0: write the body of a 2xx answer to this fd (not closed) instead of keeping it,
+     * at most max_response bytes (-E2BIG past it); other answers' bodies are discarded.
+     * http_response.body is then empty and body_len the bytes written. */
+    int response_fd;
+    /* Redirects followed, to http(s) only, with no Authorization (0: none, the default: a
+     * homeserver has no reason to send us elsewhere). At most HTTP_MAX_REDIRECTS. */
+    unsigned max_redirects;
 };
+
+#define HTTP_MAX_REDIRECTS 10
 
 struct http_response {
     long status;      /* HTTP status, 0 when no response arrived */

@@ -147,6 +147,8 @@ void mx_event_done(struct mx_event *e)
     free(e->body);
     free(e->formatted_body);
     free(e->in_reply_to);
+    free(e->relation);
+    free(e->relates_to);
     free(e->membership);
     *e = (struct mx_event){0};
 }
@@ -167,6 +169,26 @@ static int reply_parse(const struct json_doc *d, int content, char **ret)
     if (r < 0)
         return r;
     return string_optional(d, in_reply_to, "event_id", &RULE_EVENT_ID, ret);
+}
+
+/* content.m.relates_to's rel_type and event_id, for any event: what an edit, a thread reply
+ * or a reaction points at. Informational, like the timestamp: a malformed relation reads as
+ * none rather than costing the event. */
+static int relation_parse(const struct json_doc *d, int content, struct mx_event *e)
+{
+    _cleanup_free_ char *rel_type = NULL, *target = NULL;
+    int relates;
+
+    if (object_optional(d, content, "m.relates_to", &relates) < 0)
+        return 0;
+    if (string_optional(d, relates, "rel_type", &RULE_NAME, &rel_type) == -ENOMEM ||
+        string_optional(d, relates, "event_id", &RULE_EVENT_ID, &target) == -ENOMEM)
+        return -ENOMEM;
+    if (!rel_type || !target)
+        return 0;
+    e->relation = TAKE_PTR(rel_type);
+    e->relates_to = TAKE_PTR(target);
+    return 0;
 }
 
 static int message_parse(const struct json_doc *d, int content, struct mx_event *e)
@@ -252,9 +274,11 @@ static int event_parse(const struct json_doc *d, int tok, struct mx_event *ret)
         json_get_int64(d, ts_tok, NULL, &e.origin_server_ts) < 0 || e.origin_server_ts < 0)
         e.origin_server_ts = 0;
 
-    if (content >= 0 && streq(e.type, "m.room.message"))
+    if (content >= 0)
+        r = relation_parse(d, content, &e);
+    if (r >= 0 && content >= 0 && streq(e.type, "m.room.message"))
         r = message_parse(d, content, &e);
-    else if (content >= 0 && streq(e.type, "m.room.member"))
+    else if (r >= 0 && content >= 0 && streq(e.type, "m.room.member"))
         r = string_optional(d, content, "membership", &RULE_NAME, &e.membership);
     if (r < 0)
         return r;

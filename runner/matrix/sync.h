@@ -34,6 +34,10 @@ struct mx_event {
     char *state_key;          /* NULL for a non-state event */
     int64_t origin_server_ts; /* ms; 0 when missing or invalid */
     char *content_json;       /* the content object as raw JSON text ("{}" when absent) */
+    /* content.m.relates_to, any event: rel_type ("m.replace", "m.thread", "m.annotation"...)
+     * and the event it points at, both or neither (a malformed relation reads as none) */
+    char *relation;
+    char *relates_to;
     /* m.room.message */
     char *msgtype;        /* or NULL */
     char *body;           /* or NULL; valid UTF-8 */

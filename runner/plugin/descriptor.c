@@ -31,8 +31,11 @@ int descriptor_check(const struct manifest *m, const struct descriptor_facts *d,
                      size_t cap)
 {
     if (d->abi_version != BR_ABI_VERSION)
-        return fail(-EPROTO, why, cap, "%s was built for plugin ABI %u, the runner has %u",
-                    m->main_class, d->abi_version, BR_ABI_VERSION);
+        return fail(-EPROTO, why, cap,
+                    "%s was built for plugin ABI %u, the runner has %u%s", m->main_class,
+                    d->abi_version, BR_ABI_VERSION,
+                    d->abi_version < BR_ABI_VERSION ? ": rebuild it against this runner's plugin.h"
+                                                    : ": it needs a newer runner");
     if (d->size < DESCRIPTOR_MIN_SIZE)
         return fail(-EBADMSG, why, cap, "%s is %u bytes, smaller than ABI %u's %zu", m->main_class,
                     d->size, BR_ABI_VERSION, DESCRIPTOR_MIN_SIZE);

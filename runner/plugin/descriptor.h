@@ -9,10 +9,11 @@
 #include "botrunner/plugin.h"
 #include "plugin/manifest.h"
 
-/* The descriptor fields the host reads: everything up to and including config. A plugin
- * whose descriptor says it is smaller was built against a header this ABI never had. */
+/* The descriptor fields the host reads: everything up to and including migrations (ABI 2's
+ * last). A plugin whose descriptor says it is smaller was built against a header this ABI
+ * never had. */
 #define DESCRIPTOR_MIN_SIZE                                                                        \
-    (offsetof(struct br_plugin, config) + sizeof(((struct br_plugin *)0)->config))
+    (offsetof(struct br_plugin, migrations) + sizeof(((struct br_plugin *)0)->migrations))
 /* The descriptor's id and version are compared with the manifest's; both are far shorter
  * (64 bytes), so a string is never read further than this. */
 #define DESCRIPTOR_STRING_MAX 128u

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <syslog.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "store/store.h"
@@ -56,55 +57,6 @@ void child_set_state(struct child *c, const char *state, const char *error)
     sup_state_changed(c->sup);
 }
 
-int instance_fingerprint(const struct config *cfg, const struct config_instance *in, char **ret)
-{
-    struct json_writer w;
-    size_t len;
-    int r;
-
-    json_writer_init(&w, 1024 * 1024);
-    json_begin_array(&w);
-    /* What every worker reads from the rest of the file. */
-    json_string(&w, cfg->homeserver.server_name);
-    json_string(&w, cfg->homeserver.url);
-    json_string(&w, cfg->state_directory);
-    json_string(&w, cfg->secret_key_file);
-    json_string(&w, cfg->registration_token_file);
-    json_int(&w, cfg->logging.level);
-    json_string(&w, cfg->notifications ? cfg->notifications->room : NULL);
-    json_string(&w, cfg->notifications ? cfg->notifications->sender : NULL);
-    for (uint32_t i = 0; i < cfg->plugins_count; i++)
-        if (cfg->plugins[i].id && streq(cfg->plugins[i].id, in->plugin)) {
-            json_string(&w, cfg->plugins[i].path);
-            json_string(&w, cfg->plugins[i].version);
-        }
-    /* The instance itself. */
-    json_string(&w, in->id);
-    json_string(&w, in->plugin);
-    json_string(&w, in->user);
-    json_string(&w, in->password_file);
-    json_string(&w, in->displayname);
-    json_begin_array(&w);
-    for (uint32_t i = 0; i < in->room_subscriptions_count; i++)
-        json_string(&w, in->room_subscriptions[i]);
-    json_end_array(&w);
-    json_string(&w, in->command_prefix);
-    json_bool(&w, in->features.auto_fetch);
-    json_bool(&w, in->features.rate_limiting);
-    json_bool(&w, in->features.caching);
-    json_int(&w, in->rate_limit.max_requests_per_minute);
-    json_int(&w, in->rate_limit.burst_size);
-    json_int(&w, in->rate_limit.backoff_seconds);
-    json_int(&w, in->error_notification_level);
-    json_int(&w, in->catch_up_max_age);
-    json_int(&w, in->send_rate);
-    json_string(&w, in->settings_json);
-    json_end_array(&w);
-    r = json_writer_steal(&w, ret, &len);
-    json_writer_done(&w);
-    return r;
-}
-
 int child_new(struct supervisor *s, const struct config_instance *decl, struct child **ret)
 {
     struct child *c = calloc(1, sizeof(*c));
@@ -118,7 +70,9 @@ int child_new(struct supervisor *s, const struct config_instance *decl, struct c
     c->ipc_fd = -EBADF;
     c->backoff_ms = SUP_BACKOFF_MIN_MS;
     c->id = strdup(decl->id);
-    r = c->id ? instance_fingerprint(s->config, decl, &c->fingerprint) : -ENOMEM;
+    c->settings = strdup(decl->settings_json);
+    r = c->id && c->settings ? config_instance_fingerprint(s->config, decl, &c->fingerprint)
+                             : -ENOMEM;
     if (r < 0) {
         child_free(c);
         return r;
@@ -151,6 +105,7 @@ void child_free(struct child *c)
     }
     free(c->id);
     free(c->fingerprint);
+    free(c->settings);
     free(c->last_error);
     child_rooms_clear(c);
     free(c);
@@ -186,6 +141,20 @@ static void handle_report(struct child *c, const struct ipc_message *m)
     }
     if (ipc_get(m, "MESSAGE"))
         c->last_message_at = field_time(m, "MESSAGE");
+    if ((v = ipc_get(m, IPC_DATABASE))) {
+        int64_t version;
+        if ((streq(v, "migrating") || streq(v, "active") || streq(v, "failed")) &&
+            ipc_get_int64(m, "SCHEMA_VERSION", &version) >= 0 && version >= 0) {
+            snprintf(c->db_state, sizeof(c->db_state), "%s", v);
+            c->db_version = version;
+        } else
+            log_warning("Ignoring a malformed database report from %s", c->id);
+        sup_state_changed(c->sup);
+    }
+    if ((v = ipc_get(m, IPC_RECONFIGURED)) && streq(v, "0")) {
+        log_info("The plugin of %s cannot take its new settings; restarting it", c->id);
+        child_restart(c);
+    }
     if (ipc_get(m, "ROOM")) {
         if (child_room_report(c, m) < 0)
             log_warning("Ignoring a report from %s about room %s, which it does not declare or "
@@ -302,6 +271,7 @@ int child_start(struct child *c)
     }
     close(sv[1]);
     child_rooms_clear(c); /* the new worker reports them afresh */
+    c->db_state[0] = '\0';
     c->pid = pid;
     c->ipc_fd = sv[0];
     c->started_at = sup_now_ms();
@@ -342,21 +312,25 @@ static void describe_exit(const siginfo_t *si, char *buf, size_t cap)
                  si->si_code == CLD_DUMPED ? " (core dumped)" : "");
 }
 
-/* plugins/<id>.db of a removed instance moves to plugins/archive/<id>-<time>.db: kept, out of
- * the way of a future instance with the same id. */
+/* plugins/<id>.db of a removed instance moves to plugins/archive/<id>-<UTC date>.db (the
+ * seed's "archived": kept, never deleted), out of the way of a future instance with the
+ * same id. The date to the second, 20261202T193000Z, sorts as it reads. */
 static void archive_database(struct child *c)
 {
     const char *dir = c->sup->config->state_directory;
     static const char *const suffixes[] = {"", "-wal", "-shm"};
     _cleanup_free_ char *archive = NULL;
-    int64_t now = sup_now_ms() / 1000;
+    time_t now = (time_t)(sup_now_ms() / 1000);
+    char date[32];
+    struct tm tm;
 
-    if (asprintf(&archive, "%s/plugins/archive", dir) < 0)
+    if (!gmtime_r(&now, &tm) || strftime(date, sizeof(date), "%Y%m%dT%H%M%SZ", &tm) == 0 ||
+        asprintf(&archive, "%s/plugins/archive", dir) < 0)
         return;
     for (size_t i = 0; i < ELEMENTSOF(suffixes); i++) {
         _cleanup_free_ char *from = NULL, *to = NULL;
         if (asprintf(&from, "%s/plugins/%s.db%s", dir, c->id, suffixes[i]) < 0 ||
-            asprintf(&to, "%s/%s-%lld.db%s", archive, c->id, (long long)now, suffixes[i]) < 0)
+            asprintf(&to, "%s/%s-%s.db%s", archive, c->id, date, suffixes[i]) < 0)
             return;
         if (access(from, F_OK) < 0)
             continue;
@@ -434,6 +408,12 @@ static int on_kill_deadline(sd_event_source *src, uint64_t usec, void *userdata)
         (void)kill(c->pid, SIGKILL);
     }
     return 0;
+}
+
+void child_restart(struct child *c)
+{
+    c->restart_after_stop = true;
+    child_stop(c);
 }
 
 void child_stop(struct child *c)

@@ -68,6 +68,42 @@ static void resolve_again(struct child *c)
         log_warning_errno(r, "Cannot ask %s to resolve its room aliases again: %m", c->id);
 }
 
+static int replace_settings(struct child *c, const char *settings)
+{
+    char *copy = strdup(settings);
+
+    if (!copy)
+        return -ENOMEM;
+    free(c->settings);
+    c->settings = copy;
+    return 0;
+}
+
+/* Only the settings changed: a running worker hands them to its plugin (br_plugin.config)
+ * and keeps running; it answers RECONFIGURED=0 when the plugin cannot take them, and is
+ * restarted then. A worker not running takes them when it starts. Returns 1 (a change). */
+static size_t reconfigure(struct child *c, const char *settings)
+{
+    struct ipc_builder b;
+    int r;
+
+    if (replace_settings(c, settings) < 0) {
+        log_oom();
+        return 1;
+    }
+    if (c->ipc_fd < 0 || c->phase != CHILD_RUNNING)
+        return 1;
+    log_info("Instance %s: only its settings changed; handing them to its plugin", c->id);
+    ipc_builder_init(&b);
+    ipc_add(&b, IPC_RECONFIGURE, "1");
+    r = ipc_send(c->ipc_fd, &b);
+    if (r < 0) {
+        log_warning_errno(r, "Cannot reach the worker of %s (%m); restarting it", c->id);
+        child_restart(c);
+    }
+    return 1;
+}
+
 /* Point every child at the new declarations; returns how many changed. */
 static int apply(struct supervisor *s, struct config *next, size_t *ret_changed)
 {
@@ -95,7 +131,7 @@ static int apply(struct supervisor *s, struct config *next, size_t *ret_changed)
         struct child *c = find_child(s, in->id);
         _cleanup_free_ char *fp = NULL;
 
-        r = instance_fingerprint(next, in, &fp);
+        r = config_instance_fingerprint(next, in, &fp);
         if (r < 0)
             return r;
         if (!c) {
@@ -111,9 +147,14 @@ static int apply(struct supervisor *s, struct config *next, size_t *ret_changed)
         }
         c->decl = in;
         if (streq(c->fingerprint, fp) && c->enabled == in->enabled) {
+            if (!streq(c->settings, in->settings_json))
+                changed += reconfigure(c, in->settings_json);
             resolve_again(c);
             continue;
         }
+        r = replace_settings(c, in->settings_json);
+        if (r < 0)
+            return r;
         changed++;
         free(c->fingerprint);
         c->fingerprint = TAKE_PTR(fp);
@@ -124,8 +165,7 @@ static int apply(struct supervisor *s, struct config *next, size_t *ret_changed)
             child_stop(c);
         } else if (c->pid > 0 || c->phase == CHILD_BACKOFF) {
             log_info("Instance %s changed; restarting it", c->id);
-            c->restart_after_stop = true;
-            child_stop(c);
+            child_restart(c);
         } else {
             log_info("Instance %s was enabled; starting it", c->id);
             (void)child_start(c);

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <syslog.h>
 #include <time.h>
 
@@ -92,7 +93,46 @@ static void write_rooms(struct json_writer *w, const struct child *c)
     json_end_array(w);
 }
 
-static void write_instance(struct json_writer *w, const struct child *c)
+/* The seed's Bot Database: the worker reports its state and schema version; size and the
+ * last write come from the files (the main file and its WAL: SQLite writes the WAL first). */
+static void write_database(struct json_writer *w, const struct supervisor *s, const struct child *c)
+{
+    static const char *const suffixes[] = {"", "-wal"};
+    int64_t size = 0, last = 0;
+    bool found = false;
+
+    if (!c->db_state[0]) {
+        json_null(w);
+        return;
+    }
+    for (size_t i = 0; i < ELEMENTSOF(suffixes); i++) {
+        _cleanup_free_ char *path = NULL;
+        struct stat st;
+        if (asprintf(&path, "%s/plugins/%s.db%s", s->config->state_directory, c->id,
+                     suffixes[i]) < 0 ||
+            stat(path, &st) < 0)
+            continue;
+        found = true;
+        size += st.st_size;
+        if (st.st_mtime > last)
+            last = st.st_mtime;
+    }
+    json_begin_object(w);
+    json_key(w, "state");
+    json_string(w, c->db_state);
+    json_key(w, "schema_version");
+    json_int(w, c->db_version);
+    json_key(w, "size_bytes");
+    if (found)
+        json_int(w, size);
+    else
+        json_null(w);
+    json_key(w, "last_accessed");
+    iso8601(w, last);
+    json_end_object(w);
+}
+
+static void write_instance(struct json_writer *w, const struct supervisor *s, const struct child *c)
 {
     json_begin_object(w);
     json_key(w, "id");
@@ -117,6 +157,8 @@ static void write_instance(struct json_writer *w, const struct child *c)
     json_string(w, c->last_error);
     json_key(w, "rooms");
     write_rooms(w, c);
+    json_key(w, "database");
+    write_database(w, s, c);
     json_end_object(w);
 }
 
@@ -207,7 +249,7 @@ static int status_json(struct supervisor *s, const struct health_report *h, char
     json_begin_array(&w);
     for (size_t i = 0; i < s->n_children; i++)
         if (counted(s->children[i]))
-            write_instance(&w, s->children[i]);
+            write_instance(&w, s, s->children[i]);
     json_end_array(&w);
     json_key(&w, "plugins");
     write_plugins(&w, s);

@@ -47,6 +47,7 @@ struct child {
     struct supervisor *sup;
     char *id;
     char *fingerprint;        /* the declaration as text: a change means a restart */
+    char *settings;           /* its settings (JSON): a change alone is handed to the plugin */
     const struct config_instance *decl; /* in sup->config */
     bool enabled;
     bool removed;             /* no longer declared: archive its database once stopped */
@@ -62,6 +63,8 @@ struct child {
     int64_t restarts;
     struct child_room *rooms; /* reported by the current worker, at most one per declared room */
     size_t n_rooms;
+    char db_state[16];        /* the plugin database's, as reported ("" for none yet) */
+    int64_t db_version;
 };
 
 struct pending_notice {
@@ -100,11 +103,11 @@ int child_new(struct supervisor *s, const struct config_instance *decl, struct c
 void child_free(struct child *c);
 int child_start(struct child *c);
 void child_stop(struct child *c);
+/* Stop it and start it again once it is gone (a changed declaration). */
+void child_restart(struct child *c);
 void child_set_state(struct child *c, const char *state, const char *error);
 size_t children_alive(const struct supervisor *s);
-/* The instance-specific text that decides whether a reload restarts it. */
-int instance_fingerprint(const struct config *cfg, const struct config_instance *inst,
-                         char **ret);
+
 
 /* rooms.c */
 struct ipc_message;

@@ -19,8 +19,10 @@ static const char *const ipc_kind_keys[] = {
         [IPC_KIND_STATE] = IPC_STATE,     [IPC_KIND_SYNC] = IPC_SYNC,
         [IPC_KIND_MESSAGE] = IPC_MESSAGE, [IPC_KIND_LOG] = IPC_LOG,
         [IPC_KIND_NOTIFY] = IPC_NOTIFY,   [IPC_KIND_ROOM] = IPC_ROOM,
-        [IPC_KIND_RESOLVE] = IPC_RESOLVE,
+        [IPC_KIND_RESOLVE] = IPC_RESOLVE, [IPC_KIND_DATABASE] = IPC_DATABASE,
+        [IPC_KIND_RECONFIGURE] = IPC_RECONFIGURE, [IPC_KIND_RECONFIGURED] = IPC_RECONFIGURED,
 };
+_Static_assert(ELEMENTSOF(ipc_kind_keys) == IPC_KIND_COUNT, "the last kind has a key");
 
 static bool key_char(char c)
 {

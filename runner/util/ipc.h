@@ -28,6 +28,10 @@
  *     ROOM_ID=<id>       optional: the room id it names (absent while an alias is unresolved);
  *     JOINED=<0|1>       required: whether the bot is in the room;
  *     ERROR=<text>       optional: why the room is not served (resolving or joining failed).
+ *   RECONFIGURED=<0|1>   the answer to RECONFIGURE: 1 the plugin took its new settings, 0
+ *                        it cannot (the supervisor restarts the worker).
+ *   DATABASE=<state>     the plugin's database entered <state> (migrating, active, failed):
+ *     SCHEMA_VERSION=<n> required: its PRAGMA user_version then.
  *   LOG=<ERROR|CRITICAL> the worker logged at that level (already redacted by its log):
  *     TEXT=<text>        required: the message, at most IPC_TEXT_MAX bytes on the wire;
  *     ROOM_ID=<id>       optional: the room it concerns (at most IPC_ID_MAX);
@@ -41,6 +45,8 @@
  *     ROOM_ID=<room>     required: the admin room as declared (an id or an alias);
  *     TEXT=<text>        required: the finished room text (supervisor/notify.c formats it).
  *   RESOLVE=1            resolve the room aliases again (after a reload left it running).
+ *   RECONFIGURE=1        the instance's settings changed, nothing else of it: read them
+ *                        from the config and hand them to the plugin.
  *
  * The field bounds above add up to less than IPC_MAX_DATAGRAM, so a LOG datagram with every
  * field at its bound always fits (tests/unit/test_ipc.c checks it). */
@@ -81,6 +87,9 @@
 #define IPC_ROOM       "ROOM"
 #define IPC_JOINED     "JOINED"
 #define IPC_RESOLVE    "RESOLVE"
+#define IPC_DATABASE   "DATABASE"
+#define IPC_RECONFIGURE "RECONFIGURE"
+#define IPC_RECONFIGURED "RECONFIGURED"
 
 enum ipc_kind {
     IPC_KIND_STATE,
@@ -90,6 +99,10 @@ enum ipc_kind {
     IPC_KIND_NOTIFY,
     IPC_KIND_ROOM,
     IPC_KIND_RESOLVE,
+    IPC_KIND_DATABASE,
+    IPC_KIND_RECONFIGURE,
+    IPC_KIND_RECONFIGURED,
+    IPC_KIND_COUNT, /* not a kind: how many there are */
 };
 
 /* A parsed datagram. Keys and unescaped values are NUL-terminated strings in buf; fields

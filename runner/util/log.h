@@ -3,6 +3,7 @@
  * stderr. Every message passes the redaction layer before it leaves the process. */
 #pragma once
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <syslog.h>
@@ -74,3 +75,5 @@ int log_internal(int priority, int error, const char *room_id, const char *event
 #define log_warning_errno(e, ...) log_full_errno(LOG_WARNING, (e), __VA_ARGS__)
 #define log_error_errno(e, ...)   log_full_errno(LOG_ERR, (e), __VA_ARGS__)
 #define log_crit_errno(e, ...)    log_full_errno(LOG_CRIT, (e), __VA_ARGS__)
+/* Out of memory, said once where it happened: returns -ENOMEM. */
+#define log_oom()                 log_full_errno(LOG_ERR, -ENOMEM, "Out of memory")

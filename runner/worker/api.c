@@ -1,10 +1,9 @@
 /* The runner's side of the plugin ABI: struct br_runner's functions for one worker. Sends go
- * through the outbox (stored before they are sent); uploads, subprocesses and timers are
- * tracked so that stopping the instance cancels every one without calling back. */
+ * through the outbox (stored before they are sent); uploads, fetches, subprocesses and
+ * timers are tracked by handle, so that cancel() stops one and stopping the instance stops
+ * every one without calling back. */
 #include <errno.h>
 #include <fcntl.h>
-#include <sodium.h>
-#include <sqlite3.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +11,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "matrix/http.h"
+#include "plugin/abi_json.h"
 #include "plugin/host.h"
 #include "plugin/manifest.h"
 #include "plugin/passive.h"
@@ -23,22 +24,32 @@
 #include "worker/spawn.h"
 #include "worker/worker.h"
 
-/* Event content the runner builds for a plugin stays far below the spec's 64 KiB event. */
-#define API_CONTENT_MAX (64u * 1024u)
+/* Text a plugin sends: far below the spec's 64 KiB event with both forms and the reply
+ * relation around them. */
+#define API_TEXT_MAX (32u * 1024u)
+/* An event's content as the plugin gives it, and as the runner builds it around that. */
+#define API_CONTENT_IN_MAX (48u * 1024u)
+#define API_CONTENT_MAX    (64u * 1024u)
 /* A plugin message line in the log; longer ones are cut by the log itself. */
 #define API_LOG_MAX 2048u
+/* fetch(): the defaults plugin.h promises for a 0, and the redirects followed. */
+#define API_FETCH_DEFAULT_BYTES   (16u * 1024u * 1024u)
+#define API_FETCH_DEFAULT_TIMEOUT (60u * 1000u)
+#define API_FETCH_REDIRECTS       5u
 
-/* Something in flight on the plugin's behalf: an upload, a subprocess, a timer. */
-struct worker_timer {
-    struct worker_timer *next;
+/* Something in flight on the plugin's behalf, named by its handle. */
+struct worker_call {
+    struct worker_call *next;
     struct worker *worker;
-    enum { CALL_TIMER, CALL_UPLOAD, CALL_SPAWN } kind;
-    uint64_t id;
-    sd_event_source *source; /* timers */
-    struct spawn *spawn;     /* subprocesses */
+    enum { CALL_TIMER, CALL_UPLOAD, CALL_SPAWN, CALL_FETCH } kind;
+    br_handle_t id;
+    sd_event_source *source;    /* timers */
+    struct spawn *spawn;        /* subprocesses */
+    struct http_call *http;     /* fetches */
     br_timer_t fired;
     br_uploaded_t uploaded;
     br_exited_t exited;
+    br_fetched_t fetched;
     void *userdata;
 };
 
@@ -47,40 +58,53 @@ static struct worker *W(struct br_instance *inst)
     return inst->worker;
 }
 
-static struct worker_timer *call_new(struct worker *w, int kind, void *userdata)
+static struct worker_call *call_new(struct worker *w, int kind, void *userdata)
 {
-    struct worker_timer *c = calloc(1, sizeof(*c));
+    struct worker_call *c = calloc(1, sizeof(*c));
 
     if (!c)
         return NULL;
     c->worker = w;
     c->kind = kind;
-    c->id = ++w->next_timer_id;
+    c->id = ++w->next_call_id;
     c->userdata = userdata;
-    c->next = w->timers;
-    w->timers = c;
+    c->next = w->calls;
+    w->calls = c;
     return c;
 }
 
-static void call_unlink(struct worker *w, struct worker_timer *c)
+static void call_unlink(struct worker *w, struct worker_call *c)
 {
-    for (struct worker_timer **p = &w->timers; *p; p = &(*p)->next)
+    for (struct worker_call **p = &w->calls; *p; p = &(*p)->next)
         if (*p == c) {
             *p = c->next;
             return;
         }
 }
 
-static void call_free(struct worker *w, struct worker_timer *c)
+static void call_free(struct worker *w, struct worker_call *c)
 {
     call_unlink(w, c);
     sd_event_source_disable_unref(c->source);
     free(c);
 }
 
-static bool valid_text(const char *s)
+static bool valid_text(const char *s, size_t max)
 {
-    return s && utf8_is_valid(s, strlen(s));
+    return s && strnlen(s, max + 1) <= max && utf8_is_valid(s, strlen(s));
+}
+
+static bool valid_id(const char *s)
+{
+    return valid_text(s, BR_ID_MAX) && *s;
+}
+
+static bool valid_target(const struct br_target *t)
+{
+    return t && memchr(t->room_id, '\0', sizeof(t->room_id)) &&
+           memchr(t->event_id, '\0', sizeof(t->event_id)) &&
+           memchr(t->thread_root, '\0', sizeof(t->thread_root)) && valid_id(t->room_id) &&
+           valid_id(t->event_id) && valid_text(t->thread_root, BR_ID_MAX);
 }
 
 /* ---- sends ---------------------------------------------------------------------------- */
@@ -98,29 +122,41 @@ static int queue_content(struct worker *w, const char *room_id, const char *type
     return outbox_queue(w, room_id, type, content, sent, userdata);
 }
 
-static void write_reply_to(struct json_writer *jw, const char *event_id)
+/* A rich reply, inside the thread of the message replied to when it is in one (with the
+ * reply as the thread's fallback, so clients without threads still show what it answers). */
+static void write_reply_to(struct json_writer *jw, const struct br_target *to)
 {
     json_key(jw, "m.relates_to");
     json_begin_object(jw);
+    if (to->thread_root[0]) {
+        json_key(jw, "rel_type");
+        json_string(jw, "m.thread");
+        json_key(jw, "event_id");
+        json_string(jw, to->thread_root);
+        json_key(jw, "is_falling_back");
+        json_bool(jw, false);
+    }
     json_key(jw, "m.in_reply_to");
     json_begin_object(jw);
     json_key(jw, "event_id");
-    json_string(jw, event_id);
+    json_string(jw, to->event_id);
     json_end_object(jw);
     json_end_object(jw);
 }
 
 static int message(struct worker *w, const char *room_id, const char *text, const char *html,
-                   bool notice, const char *reply_to)
+                   unsigned flags, const struct br_target *reply_to, br_sent_t sent,
+                   void *userdata)
 {
     struct json_writer jw;
 
-    if (!valid_text(room_id) || !valid_text(text) || (html && !valid_text(html)))
+    if (!valid_id(room_id) || !valid_text(text, API_TEXT_MAX) ||
+        (html && !valid_text(html, API_TEXT_MAX)) || (flags & ~BR_SEND_NOTICE))
         return -EINVAL;
     json_writer_init(&jw, API_CONTENT_MAX);
     json_begin_object(&jw);
     json_key(&jw, "msgtype");
-    json_string(&jw, notice ? "m.notice" : "m.text");
+    json_string(&jw, (flags & BR_SEND_NOTICE) ? "m.notice" : "m.text");
     json_key(&jw, "body");
     json_string(&jw, text);
     if (html) {
@@ -132,44 +168,40 @@ static int message(struct worker *w, const char *room_id, const char *text, cons
     if (reply_to)
         write_reply_to(&jw, reply_to);
     json_end_object(&jw);
-    return queue_content(w, room_id, "m.room.message", &jw, NULL, NULL);
+    return queue_content(w, room_id, "m.room.message", &jw, sent, userdata);
 }
 
-/* Bots answer with notices: clients show them as automated, and bots ignore each other's. */
-static int api_reply(struct br_instance *inst, const struct br_message *to, const char *text)
+static int api_reply(struct br_instance *inst, const struct br_target *to, const char *text,
+                     const char *html, unsigned flags, br_sent_t sent, void *userdata)
 {
-    if (!to || !valid_text(to->event_id))
+    if (!valid_target(to))
         return -EINVAL;
-    return message(W(inst), to->room_id, text, NULL, true, to->event_id);
+    return message(W(inst), to->room_id, text, html, flags, to, sent, userdata);
 }
 
-static int api_send_text(struct br_instance *inst, const char *room_id, const char *text,
-                         bool notice)
+static int api_send_message(struct br_instance *inst, const char *room_id, const char *text,
+                            const char *html, unsigned flags, br_sent_t sent, void *userdata)
 {
-    return message(W(inst), room_id, text, NULL, notice, NULL);
-}
-
-static int api_send_html(struct br_instance *inst, const char *room_id, const char *text,
-                         const char *html, bool notice)
-{
-    if (!html)
-        return -EINVAL;
-    return message(W(inst), room_id, text, html, notice, NULL);
+    return message(W(inst), room_id, text, html, flags, NULL, sent, userdata);
 }
 
 /* Copy the plugin's content object member by member, adding the reply relation. */
 static int api_send_event(struct br_instance *inst, const char *room_id, const char *type,
-                          const char *content_json, const char *reply_to, br_sent_t sent,
-                          void *userdata)
+                          const char *content_json, const struct br_target *reply_to,
+                          br_sent_t sent, void *userdata)
 {
     _cleanup_(json_doc_freep) struct json_doc *doc = NULL;
     struct json_writer jw;
+    size_t len;
     int r;
 
-    if (!valid_text(room_id) || !valid_text(type) || !content_json ||
-        (reply_to && !valid_text(reply_to)))
+    if (!valid_id(room_id) || !valid_id(type) || !content_json ||
+        (reply_to && !valid_target(reply_to)) || streq(type, OUTBOX_REDACTION))
         return -EINVAL;
-    r = json_parse(content_json, strlen(content_json), API_CONTENT_MAX / 4, &doc);
+    len = strnlen(content_json, API_CONTENT_IN_MAX + 1);
+    if (len > API_CONTENT_IN_MAX)
+        return -E2BIG;
+    r = json_parse(content_json, len, API_CONTENT_IN_MAX / 4, &doc);
     if (r < 0)
         return r;
     if (json_type(doc, 0) != JSON_OBJECT)
@@ -189,12 +221,12 @@ static int api_send_event(struct br_instance *inst, const char *room_id, const c
     return queue_content(W(inst), room_id, type, &jw, sent, userdata);
 }
 
-static int api_react(struct br_instance *inst, const char *room_id, const char *event_id,
-                     const char *key)
+static int api_react(struct br_instance *inst, const struct br_target *to, const char *key,
+                     br_sent_t sent, void *userdata)
 {
     struct json_writer jw;
 
-    if (!valid_text(room_id) || !valid_text(event_id) || !valid_text(key))
+    if (!valid_target(to) || !valid_text(key, 256) || !*key)
         return -EINVAL;
     json_writer_init(&jw, API_CONTENT_MAX);
     json_begin_object(&jw);
@@ -203,46 +235,46 @@ static int api_react(struct br_instance *inst, const char *room_id, const char *
     json_key(&jw, "rel_type");
     json_string(&jw, "m.annotation");
     json_key(&jw, "event_id");
-    json_string(&jw, event_id);
+    json_string(&jw, to->event_id);
     json_key(&jw, "key");
     json_string(&jw, key);
     json_end_object(&jw);
     json_end_object(&jw);
-    return queue_content(W(inst), room_id, "m.reaction", &jw, NULL, NULL);
+    return queue_content(W(inst), to->room_id, "m.reaction", &jw, sent, userdata);
 }
 
-static void on_redacted(int r, const struct mx_result *res, void *userdata)
-{
-    (void)userdata;
-    if (r < 0)
-        log_warning("A redaction was refused: %s", res && res->errcode ? res->errcode
-                                                                       : strerror(-r));
-}
-
-/* Redactions are idempotent on the server, so a fresh transaction id per call is enough. */
+/* Through the outbox like any send: stored first, in order, retried with the same id. */
 static int api_redact(struct br_instance *inst, const char *room_id, const char *event_id,
-                      const char *reason)
+                      const char *reason, br_sent_t sent, void *userdata)
 {
-    unsigned char raw[16];
-    char txn[2 + 32 + 1] = "br";
+    struct json_writer jw;
 
-    if (!valid_text(room_id) || !valid_text(event_id) || (reason && !valid_text(reason)))
+    if (!valid_id(room_id) || !valid_id(event_id) || (reason && !valid_text(reason, API_TEXT_MAX)))
         return -EINVAL;
-    randombytes_buf(raw, sizeof(raw));
-    sodium_bin2hex(txn + 2, sizeof(txn) - 2, raw, sizeof(raw));
-    return mx_redact(W(inst)->mx, room_id, event_id, txn, reason, on_redacted, W(inst));
+    json_writer_init(&jw, API_CONTENT_MAX);
+    json_begin_object(&jw);
+    json_key(&jw, "redacts");
+    json_string(&jw, event_id);
+    if (reason) {
+        json_key(&jw, "reason");
+        json_string(&jw, reason);
+    }
+    json_end_object(&jw);
+    return queue_content(W(inst), room_id, OUTBOX_REDACTION, &jw, sent, userdata);
 }
 
 /* ---- media ---------------------------------------------------------------------------- */
 
 static void on_uploaded(int r, const struct mx_result *res, void *userdata)
 {
-    struct worker_timer *c = userdata;
+    struct worker_call *c = userdata;
     struct worker *w = c->worker;
     _cleanup_free_ char *uri = NULL;
 
     if (r >= 0 && (!res->doc || json_get_string(res->doc, res->root, "content_uri", &uri) < 0))
         r = -EBADMSG;
+    if (r < 0 && res && res->errcode && streq(res->errcode, "M_TOO_LARGE"))
+        r = -EFBIG;
     if (r < 0)
         log_warning("Upload failed: %s %s", res && res->errcode ? res->errcode : strerror(-r),
                     res && res->error ? res->error : "");
@@ -252,15 +284,17 @@ static void on_uploaded(int r, const struct mx_result *res, void *userdata)
 }
 
 static int api_upload(struct br_instance *inst, int fd, const char *content_type,
-                      const char *filename, br_uploaded_t uploaded, void *userdata)
+                      const char *filename, br_uploaded_t uploaded, void *userdata,
+                      br_handle_t *ret_id)
 {
     struct worker *w = W(inst);
-    struct worker_timer *c;
+    struct worker_call *c;
     struct stat st;
     off_t pos;
     int r;
 
-    if (fd < 0 || !uploaded || !valid_text(content_type) || (filename && !valid_text(filename)))
+    if (fd < 0 || !uploaded || !valid_text(content_type, 255) ||
+        (filename && !valid_text(filename, 1024)))
         return -EINVAL;
     if (fstat(fd, &st) < 0)
         return negative_errno();
@@ -276,9 +310,18 @@ static int api_upload(struct br_instance *inst, int fd, const char *content_type
         return -ENOMEM;
     c->uploaded = uploaded;
     r = mx_upload(w->mx, fd, (uint64_t)(st.st_size - pos), content_type, filename, on_uploaded, c);
-    if (r < 0)
+    if (r < 0) {
         call_free(w, c);
-    return r;
+        return r;
+    }
+    if (ret_id)
+        *ret_id = c->id;
+    return 0;
+}
+
+static int64_t api_upload_limit(struct br_instance *inst)
+{
+    return W(inst)->media_upload_limit;
 }
 
 static void on_media_config(int r, const struct mx_result *res, void *userdata)
@@ -299,11 +342,68 @@ void api_fetch_media_config(struct worker *w)
         w->media_upload_limit = -1;
 }
 
-/* ---- subprocesses and timers ---------------------------------------------------------- */
+/* ---- HTTP ----------------------------------------------------------------------------- */
+
+static void on_fetched(const struct http_response *resp, void *userdata)
+{
+    struct worker_call *c = userdata;
+    struct br_fetch_result res = {
+        .error = resp->error == -E2BIG ? -EFBIG : resp->error,
+        .status = resp->status,
+        .content_type = resp->content_type,
+        .size = resp->body_len,
+    };
+
+    if (res.error == 0 && (resp->status < 200 || resp->status > 299))
+        res.error = -EPROTO;
+    call_unlink(c->worker, c);
+    c->fetched(c->userdata, &res);
+    free(c);
+}
+
+static int api_fetch(struct br_instance *inst, const struct br_fetch *spec, br_fetched_t fetched,
+                     void *userdata, br_handle_t *ret_id)
+{
+    struct worker *w = W(inst);
+    struct worker_call *c;
+    struct http_request req;
+    int r;
+
+    if (!spec || !fetched || !valid_text(spec->url, 8192) || spec->fd < 0 ||
+        spec->max_bytes > BR_FETCH_MAX_BYTES || spec->timeout_ms > BR_FETCH_MAX_TIMEOUT_MS)
+        return -EINVAL;
+    if (!w->http) {
+        r = http_new(w->event, &w->http);
+        if (r < 0)
+            return r;
+    }
+    req = (struct http_request){
+        .method = "GET",
+        .url = spec->url,
+        .timeout_ms = spec->timeout_ms ? spec->timeout_ms : API_FETCH_DEFAULT_TIMEOUT,
+        .max_response = spec->max_bytes ? (size_t)spec->max_bytes : API_FETCH_DEFAULT_BYTES,
+        .response_fd = spec->fd,
+        .max_redirects = API_FETCH_REDIRECTS,
+    };
+    c = call_new(w, CALL_FETCH, userdata);
+    if (!c)
+        return -ENOMEM;
+    c->fetched = fetched;
+    r = http_start(w->http, &req, on_fetched, c, &c->http);
+    if (r < 0) {
+        call_free(w, c);
+        return r;
+    }
+    if (ret_id)
+        *ret_id = c->id;
+    return 0;
+}
+
+/* ---- subprocesses, timers, cancelling ------------------------------------------------- */
 
 static void on_exited(void *userdata, const struct br_process_result *res)
 {
-    struct worker_timer *c = userdata;
+    struct worker_call *c = userdata;
 
     call_unlink(c->worker, c);
     c->exited(c->userdata, res);
@@ -311,27 +411,35 @@ static void on_exited(void *userdata, const struct br_process_result *res)
 }
 
 static int api_spawn(struct br_instance *inst, const struct br_spawn *spec, br_exited_t exited,
-                     void *userdata)
+                     void *userdata, br_handle_t *ret_id)
 {
     struct worker *w = W(inst);
-    struct worker_timer *c;
+    struct br_spawn s;
+    struct worker_call *c;
     int r;
 
     if (!spec || !spec->argv || !spec->argv[0] || !exited)
         return -EINVAL;
+    s = *spec;
+    if (!s.cwd)
+        s.cwd = w->work_dir;
     c = call_new(w, CALL_SPAWN, userdata);
     if (!c)
         return -ENOMEM;
     c->exited = exited;
-    r = spawn_start(w->event, spec, on_exited, c, &c->spawn);
-    if (r < 0)
+    r = spawn_start(w->event, &s, on_exited, c, &c->spawn);
+    if (r < 0) {
         call_free(w, c);
-    return r;
+        return r;
+    }
+    if (ret_id)
+        *ret_id = c->id;
+    return 0;
 }
 
 static int on_timer(sd_event_source *s, uint64_t usec, void *userdata)
 {
-    struct worker_timer *c = userdata;
+    struct worker_call *c = userdata;
     br_timer_t fired = c->fired;
     void *ud = c->userdata;
 
@@ -343,10 +451,10 @@ static int on_timer(sd_event_source *s, uint64_t usec, void *userdata)
 }
 
 static int api_timer_start(struct br_instance *inst, uint64_t delay_ms, br_timer_t fired,
-                           void *userdata, uint64_t *ret_id)
+                           void *userdata, br_handle_t *ret_id)
 {
     struct worker *w = W(inst);
-    struct worker_timer *c;
+    struct worker_call *c;
     int r;
 
     if (!fired || delay_ms > UINT64_MAX / 1000)
@@ -366,15 +474,48 @@ static int api_timer_start(struct br_instance *inst, uint64_t delay_ms, br_timer
     return 0;
 }
 
-static void api_timer_cancel(struct br_instance *inst, uint64_t id)
+/* Stop one call without its own callback, then tell the plugin it was cancelled. */
+static void cancel_call(struct worker *w, struct worker_call *c)
+{
+    static const struct br_process_result killed = {
+        .error = -ECANCELED, .exit_code = -1, .stdout_buf = "", .stderr_tail = ""};
+    const struct br_fetch_result aborted = {.error = -ECANCELED};
+
+    call_unlink(w, c);
+    switch (c->kind) {
+    case CALL_TIMER:
+        break;
+    case CALL_SPAWN:
+        spawn_cancel(c->spawn);
+        c->exited(c->userdata, &killed);
+        break;
+    case CALL_UPLOAD:
+        (void)mx_cancel(w->mx, c);
+        c->uploaded(c->userdata, -ECANCELED, NULL);
+        break;
+    case CALL_FETCH:
+        http_call_cancel(c->http);
+        c->fetched(c->userdata, &aborted);
+        break;
+    }
+    sd_event_source_disable_unref(c->source);
+    free(c);
+}
+
+static void api_cancel(struct br_instance *inst, br_handle_t id)
 {
     struct worker *w = W(inst);
 
-    for (struct worker_timer *c = w->timers; c; c = c->next)
-        if (c->kind == CALL_TIMER && c->id == id) {
-            call_free(w, c);
+    for (struct worker_call *c = w->calls; c; c = c->next)
+        if (c->id == id) {
+            cancel_call(w, c);
             return;
         }
+}
+
+static const char *api_work_dir(struct br_instance *inst)
+{
+    return W(inst)->work_dir;
 }
 
 /* ---- limits, settings, facts, log ------------------------------------------------------ */
@@ -385,7 +526,7 @@ static int api_rate_limit(struct br_instance *inst, const char *key, uint64_t *r
     uint64_t wait = 0;
     int r;
 
-    if (!valid_text(key))
+    if (!valid_text(key, 255) || !*key)
         return -EINVAL;
     if (!w->inst->features.rate_limiting)
         return 0;
@@ -409,12 +550,17 @@ static int api_add_passive(struct br_instance *inst, const char *regex, br_passi
 
 static const char *api_config_json(struct br_instance *inst)
 {
-    return W(inst)->inst->settings_json;
+    return W(inst)->settings;
 }
 
-static void *api_database(struct br_instance *inst)
+static struct sqlite3 *api_database(struct br_instance *inst)
 {
     return W(inst)->plugin_db;
+}
+
+static const char *api_instance_id(struct br_instance *inst)
+{
+    return W(inst)->inst->id;
 }
 
 static const char *api_user_id(struct br_instance *inst)
@@ -459,51 +605,54 @@ const struct br_runner worker_runner_api = {
     .abi_version = BR_ABI_VERSION,
     .size = sizeof(struct br_runner),
     .reply = api_reply,
-    .send_text = api_send_text,
-    .send_html = api_send_html,
+    .send_message = api_send_message,
     .send_event = api_send_event,
     .react = api_react,
     .redact = api_redact,
     .upload = api_upload,
+    .upload_limit = api_upload_limit,
+    .fetch = api_fetch,
     .spawn = api_spawn,
     .timer_start = api_timer_start,
-    .timer_cancel = api_timer_cancel,
+    .cancel = api_cancel,
+    .work_dir = api_work_dir,
     .rate_limit = api_rate_limit,
     .add_passive = api_add_passive,
     .config_json = api_config_json,
     .database = api_database,
+    .instance_id = api_instance_id,
     .user_id = api_user_id,
     .command_prefix = api_command_prefix,
     .feature = api_feature,
     .log = api_log,
+    .json_parse = abi_json_parse,
+    .json_free = abi_json_free,
+    .json_type = abi_json_type,
+    .json_get = abi_json_get,
+    .json_string = abi_json_string,
+    .json_int64 = abi_json_int64,
+    .json_double = abi_json_double,
+    .json_bool = abi_json_bool,
+    .json_array_len = abi_json_array_len,
+    .json_array_iter = abi_json_array_iter,
+    .json_object_iter = abi_json_object_iter,
+    .json_writer_new = abi_json_writer_new,
+    .json_begin_object = abi_json_begin_object,
+    .json_end_object = abi_json_end_object,
+    .json_begin_array = abi_json_begin_array,
+    .json_end_array = abi_json_end_array,
+    .json_key = abi_json_key,
+    .json_put_string = abi_json_put_string,
+    .json_put_int = abi_json_put_int,
+    .json_put_double = abi_json_put_double,
+    .json_put_bool = abi_json_put_bool,
+    .json_put_null = abi_json_put_null,
+    .json_put_node = abi_json_put_node,
+    .json_finish = abi_json_finish,
+    .json_member = abi_json_member,
 };
 
 /* ---- start and stop ------------------------------------------------------------------- */
-
-/* plugins/<instance-id>.db in the state directory, 0600 in a 0700 folder. */
-static int open_plugin_db(struct worker *w)
-{
-    _cleanup_free_ char *dir = NULL, *path = NULL;
-    _cleanup_close_ int fd = -EBADF;
-    sqlite3 *db = NULL;
-
-    if (asprintf(&dir, "%s/plugins", w->config->state_directory) < 0 ||
-        asprintf(&path, "%s/%s.db", dir, w->inst->id) < 0)
-        return -ENOMEM;
-    if (mkdir(dir, 0700) < 0 && errno != EEXIST)
-        return negative_errno();
-    fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-    if (fd < 0)
-        return negative_errno();
-    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW, NULL) !=
-        SQLITE_OK) {
-        sqlite3_close_v2(db);
-        return -EIO;
-    }
-    sqlite3_busy_timeout(db, 5000);
-    w->plugin_db = db;
-    return 0;
-}
 
 int api_start(struct worker *w)
 {
@@ -514,10 +663,13 @@ int api_start(struct worker *w)
     r = passive_registry_new(&w->passive);
     if (r < 0)
         return r;
+    r = workdir_prepare(w);
+    if (r < 0)
+        return r;
     if (m->database) {
-        r = open_plugin_db(w);
+        r = plugin_db_open(w, p->migrations);
         if (r < 0)
-            return log_error_errno(r, "Cannot open the plugin's database: %m");
+            return r;
     }
     r = p->start(&w->api, &worker_runner_api, &w->plugin_state);
     if (r < 0)
@@ -533,15 +685,19 @@ void api_free(struct worker *w)
     if (w->plugin_started && p && p->stop)
         p->stop(w->plugin_state);
     w->plugin_started = false;
-    while (w->timers) {
-        struct worker_timer *c = w->timers;
+    /* After stop() the plugin's state is gone: what is in flight ends without a call. */
+    while (w->calls) {
+        struct worker_call *c = w->calls;
         if (c->spawn)
             spawn_cancel(c->spawn);
+        if (c->http)
+            http_call_cancel(c->http);
+        if (c->kind == CALL_UPLOAD && w->mx)
+            (void)mx_cancel(w->mx, c);
         call_free(w, c);
     }
+    w->http = http_free(w->http);
     passive_registry_free(w->passive);
     w->passive = NULL;
-    if (w->plugin_db)
-        sqlite3_close_v2(w->plugin_db);
-    w->plugin_db = NULL;
+    plugin_db_close(w);
 }

@@ -3,6 +3,7 @@
  * both happened (the replies go out with their stored transaction ids) or neither did (the
  * event is handled again). Sends wait for the commit before they reach the network. */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -20,7 +21,21 @@ bool dispatch_in_progress(const struct worker *w)
     return w->dispatching || w->batch_open;
 }
 
-static struct br_message message_of(const char *room_id, const struct mx_event *ev)
+/* Where a reply to ev goes. The ids are at most SYNC_MAX_ID (= BR_ID_MAX) bytes, checked by
+ * the sync parser, so they fit. */
+static void target_of(const char *room_id, const struct mx_event *ev, struct br_target *ret)
+{
+    bool threaded = ev->relation && streq(ev->relation, "m.thread");
+
+    memset(ret, 0, sizeof(*ret));
+    snprintf(ret->room_id, sizeof(ret->room_id), "%s", room_id);
+    snprintf(ret->event_id, sizeof(ret->event_id), "%s", ev->event_id);
+    if (threaded)
+        snprintf(ret->thread_root, sizeof(ret->thread_root), "%s", ev->relates_to);
+}
+
+static struct br_message message_of(const char *room_id, const struct mx_event *ev,
+                                    const struct br_target *target)
 {
     return (struct br_message){
         .room_id = room_id,
@@ -31,15 +46,21 @@ static struct br_message message_of(const char *room_id, const struct mx_event *
         .formatted_body = ev->formatted_body,
         .origin_server_ts = ev->origin_server_ts,
         .content_json = ev->content_json,
+        .relation = ev->relation,
+        .target = target,
     };
 }
 
 static int deliver_message(struct worker *w, const char *room_id, const struct mx_event *ev)
 {
     const struct br_plugin *p = plugin_host_plugin(w->plugin);
-    struct br_message msg = message_of(room_id, ev);
+    struct br_target target;
+    struct br_message msg;
     struct command cmd;
     int r;
+
+    target_of(room_id, ev, &target);
+    msg = message_of(room_id, ev, &target);
 
     r = command_parse(msg.body, w->inst->command_prefix, &cmd);
     if (r > 0) {
@@ -63,7 +84,9 @@ static int deliver_message(struct worker *w, const char *room_id, const struct m
 static int deliver_event(struct worker *w, const char *room_id, const struct mx_event *ev)
 {
     const struct br_plugin *p = plugin_host_plugin(w->plugin);
+    struct br_target target;
     struct br_event e = {
+        .target = &target,
         .room_id = room_id,
         .event_id = ev->event_id,
         .sender = ev->sender,
@@ -73,6 +96,7 @@ static int deliver_event(struct worker *w, const char *room_id, const struct mx_
         .content_json = ev->content_json,
     };
 
+    target_of(room_id, ev, &target);
     return p->event ? p->event(w->plugin_state, &e) : 0;
 }
 

@@ -122,6 +122,22 @@ void link_room(struct worker *w, const struct worker_room *room)
     send_fields(w, kv, ELEMENTSOF(kv));
 }
 
+static void link_reconfigured(struct worker *w, int r)
+{
+    const char *kv[] = {IPC_RECONFIGURED, r >= 0 ? "1" : "0"};
+
+    send_fields(w, kv, ELEMENTSOF(kv));
+}
+
+void link_database(struct worker *w, const char *state, int schema_version)
+{
+    char version[16];
+    const char *kv[] = {"DATABASE", state, "SCHEMA_VERSION", version};
+
+    snprintf(version, sizeof(version), "%d", schema_version);
+    send_fields(w, kv, ELEMENTSOF(kv));
+}
+
 static void post_notice(struct worker *w, const struct ipc_message *m)
 {
     const char *room = ipc_get(m, "ROOM_ID"), *text = ipc_get(m, "TEXT");
@@ -175,8 +191,10 @@ static int on_link(sd_event_source *s, int fd, uint32_t revents, void *userdata)
         }
         if (ipc_get(&m, "NOTIFY"))
             post_notice(w, &m);
-        else if (ipc_get(&m, "RESOLVE"))
+        else if (ipc_get(&m, IPC_RESOLVE))
             rooms_resolve_again(w);
+        else if (ipc_get(&m, IPC_RECONFIGURE))
+            link_reconfigured(w, worker_reconfigure(w));
     }
     return 0;
 }

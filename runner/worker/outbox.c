@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "store/store.h"
+#include "util/json.h"
 #include "util/log.h"
 #include "util/macro.h"
 #include "util/token_bucket.h"
@@ -168,6 +169,17 @@ static void finish(struct worker *w, struct outbox_item *it, int r, const char *
     item_free(it);
 }
 
+/* What a plugin hears of a refusal (plugin.h, br_sent_t): the two a plugin can act on by
+ * errno, the client's mapping for the rest. */
+static int refusal_errno(int r, const struct mx_result *res)
+{
+    if (res && res->errcode && streq(res->errcode, "M_TOO_LARGE"))
+        return -EFBIG;
+    if (res && res->errcode && streq(res->errcode, "M_FORBIDDEN"))
+        return -EPERM;
+    return r;
+}
+
 static void on_sent(int r, const struct mx_result *res, void *userdata)
 {
     struct outbox_item *it = userdata;
@@ -178,13 +190,34 @@ static void on_sent(int r, const struct mx_result *res, void *userdata)
     it->in_flight = false;
     if (r >= 0 && res->doc)
         (void)json_get_string(res->doc, res->root, "event_id", &event_id);
-    else if (r < 0)
+    else if (r < 0) {
         /* Transient failures were retried by the client; this one cannot succeed. */
         log_room(LOG_ERR, it->room_id, NULL, "The homeserver refused an event (%s): %s %s",
                  it->type, res && res->errcode ? res->errcode : strerror(-r),
                  res && res->error ? res->error : "");
+        r = refusal_errno(r, res);
+    }
     finish(w, it, r, event_id);
     outbox_kick(w);
+}
+
+/* A redaction is queued as an m.room.redaction with {"redacts", "reason"} and goes out
+ * through its own endpoint, with its stored transaction id like every other send. */
+static int send_item(struct worker *w, struct outbox_item *it)
+{
+    _cleanup_(json_doc_freep) struct json_doc *doc = NULL;
+    _cleanup_free_ char *redacts = NULL, *reason = NULL;
+    int r;
+
+    if (!streq(it->type, OUTBOX_REDACTION))
+        return mx_send(w->mx, it->room_id, it->type, it->txn_id, it->content, on_sent, it);
+    r = json_parse(it->content, strlen(it->content), 64, &doc);
+    if (r >= 0)
+        r = json_get_string(doc, 0, "redacts", &redacts);
+    if (r < 0)
+        return r;
+    (void)json_get_string(doc, 0, "reason", &reason);
+    return mx_redact(w->mx, it->room_id, redacts, it->txn_id, reason, on_sent, it);
 }
 
 static int on_send_wait(sd_event_source *s, uint64_t usec, void *userdata)
@@ -229,9 +262,18 @@ void outbox_kick(struct worker *w)
         if (paced(w))
             return;
         (void)store_outbox_attempted(w->store, it->txn_id);
-        r = mx_send(w->mx, it->room_id, it->type, it->txn_id, it->content, on_sent, it);
-        if (r < 0) {
-            log_room(LOG_ERR, it->room_id, NULL, "Cannot send an event: %s", strerror(-r));
+        r = send_item(w, it);
+        if (r == -EINVAL || r == -EBADMSG || r == -E2BIG || r == -ENOENT) {
+            /* It can never go out (its stored content is not what can be sent): drop it, so
+             * that it does not hold back everything queued after it. */
+            log_room(LOG_ERR, it->room_id, NULL, "Cannot send an event (%s): %s; dropped",
+                     it->type, strerror(-r));
+            finish(w, it, r, NULL);
+            it = w->outbox_head;
+            continue;
+        }
+        if (r < 0) { /* -EBUSY, -ENOMEM: the next kick tries again */
+            log_room(LOG_WARNING, it->room_id, NULL, "Cannot send an event yet: %s", strerror(-r));
             return;
         }
         it->in_flight = true;

@@ -10,14 +10,15 @@
 #include "util/macro.h"
 #include "worker/worker.h"
 
-/* The filter uploaded once per account: no presence, no ephemeral events, no account data,
- * no room state; the timeline carries the messages and memberships the runner acts on.
- * Invites arrive in invite_state, which room filters do not touch. */
+/* The filter uploaded at every start (so a changed filter takes effect, and a homeserver
+ * that lost it is no matter): no presence, no ephemeral events, no account data, no room
+ * state; the timeline carries every event type, since plugins receive reactions, redactions
+ * and state changes through event(). Invites arrive in invite_state, which room filters do
+ * not touch. */
 #define SYNC_FILTER                                                                              \
     "{\"presence\":{\"not_types\":[\"*\"]},\"account_data\":{\"not_types\":[\"*\"]},"          \
     "\"room\":{\"ephemeral\":{\"not_types\":[\"*\"]},\"account_data\":{\"not_types\":[\"*\"]},"  \
-    "\"state\":{\"not_types\":[\"*\"]},"                                                         \
-    "\"timeline\":{\"limit\":50,\"types\":[\"m.room.message\",\"m.room.member\"]}}}"
+    "\"state\":{\"not_types\":[\"*\"]},\"timeline\":{\"limit\":50}}}"
 
 /* After a sync error that retrying inside the client does not cover (a 4xx), wait this long
  * before the next attempt, so a persistent refusal cannot spin. */
@@ -367,8 +368,9 @@ static void on_filter(int r, const struct mx_result *res, void *userdata)
     _cleanup_free_ char *id = NULL;
 
     if (r < 0 || !res->doc || json_get_string(res->doc, res->root, "filter_id", &id) < 0) {
-        log_warning("Cannot upload the sync filter (%s); syncing without it",
-                    res && res->errcode ? res->errcode : strerror(r < 0 ? -r : EBADMSG));
+        log_warning("Cannot upload the sync filter (%s); syncing with %s",
+                    res && res->errcode ? res->errcode : strerror(r < 0 ? -r : EBADMSG),
+                    w->filter_id ? "the last one" : "none");
         return sync_next(w);
     }
     free(w->filter_id);
@@ -389,9 +391,5 @@ int syncer_start(struct worker *w)
     if (w->next_batch)
         log_info("Resuming sync; messages newer than %lld s missed while down are handled",
                  (long long)w->inst->catch_up_max_age);
-    if (w->filter_id) {
-        sync_next(w);
-        return 0;
-    }
     return mx_upload_filter(w->mx, w->user_id, SYNC_FILTER, on_filter, w);
 }

@@ -69,6 +69,50 @@ static int read_credential(const char *name, size_t min, size_t max, char **ret,
     return 0;
 }
 
+int worker_reconfigure(struct worker *w)
+{
+    _cleanup_(config_freep) struct config *next = NULL;
+    _cleanup_free_ char *mine = NULL, *theirs = NULL, *old = NULL;
+    const struct br_plugin *p = plugin_host_plugin(w->plugin);
+    const struct config_instance *in;
+    struct diag_list d = {0};
+    int r;
+
+    r = config_load(w->config_path, 0, &d, &next);
+    diag_list_done(&d);
+    if (r < 0)
+        return log_warning_errno(r, "Cannot read the new settings from %s: %m", w->config_path);
+    in = config_find_instance(next, w->inst->id);
+    if (!in)
+        return log_warning_errno(-ENOENT, "The instance is gone from %s", w->config_path);
+    r = config_instance_fingerprint(w->config, w->inst, &mine);
+    if (r >= 0)
+        r = config_instance_fingerprint(next, in, &theirs);
+    if (r < 0)
+        return log_oom();
+    if (!streq(mine, theirs))
+        return log_info_errno(-ESTALE, "More than the settings changed: restarting");
+    if (!p->config)
+        return log_info_errno(-EOPNOTSUPP, "Plugin %s takes new settings by a restart",
+                              w->inst->plugin);
+    /* The new text is current during the call, so config_json() agrees with it. */
+    old = TAKE_PTR(w->settings);
+    w->settings = strdup(in->settings_json);
+    if (!w->settings) {
+        w->settings = TAKE_PTR(old);
+        return log_oom();
+    }
+    r = p->config(w->plugin_state, w->settings);
+    if (r < 0) {
+        free(w->settings);
+        w->settings = TAKE_PTR(old);
+        return log_warning_errno(r, "Plugin %s cannot take its new settings (%m): restarting",
+                                 w->inst->plugin);
+    }
+    log_info("Plugin %s took its new settings", w->inst->plugin);
+    return 0;
+}
+
 static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
 {
     struct worker *w = userdata;
@@ -124,7 +168,9 @@ static int load_config(struct worker *w, const char *path, const char *id)
         return log_error_errno(-ENOENT, "No plugin \"%s\"", w->inst->plugin);
     log_set_instance(w->inst->id);
     log_set_max_level(w->config->logging.level);
-    return 0;
+    w->config_path = path;
+    w->settings = strdup(w->inst->settings_json);
+    return w->settings ? 0 : log_oom();
 }
 
 static int load_secrets(struct worker *w, char **ret_key, size_t *ret_key_len)
@@ -210,6 +256,8 @@ static void worker_free(struct worker *w)
     rooms_free(w);
     syncer_free(w);
     plugin_host_free(w->plugin);
+    workdir_free(w);
+    free(w->settings);
     token_bucket_free(w->send_bucket);
     token_bucket_free(w->plugin_bucket);
     sd_event_source_disable_unref(w->send_wait);

@@ -17,7 +17,9 @@ struct plugin_host;
 struct passive_registry;
 struct token_bucket;
 struct outbox_item;
-struct worker_timer;
+struct worker_call;
+struct http;
+struct sqlite3;
 struct sync_job;
 
 /* The long-poll timeout: the spec's usual 30 s. The HTTP layer adds its own margin. */
@@ -66,6 +68,7 @@ struct br_instance {
 
 struct worker {
     sd_event *event;
+    const char *config_path;
     struct config *config;
     const struct config_instance *inst;
     const struct config_plugin *plugin_decl;
@@ -118,9 +121,12 @@ struct worker {
     struct br_instance api;
     struct passive_registry *passive;
     struct token_bucket *plugin_bucket;
-    struct worker_timer *timers;
-    uint64_t next_timer_id;
-    void *plugin_db;              /* sqlite3 * when the plugin declares a database */
+    struct worker_call *calls;    /* uploads, fetches, subprocesses, timers, by handle */
+    uint64_t next_call_id;
+    struct http *http;            /* the plugin's fetches (made on the first one) */
+    char *work_dir;               /* the instance's private work directory */
+    struct sqlite3 *plugin_db;    /* when the plugin declares a database */
+    char *settings;               /* the plugin's settings (JSON), replaced by a reconfigure */
 
     /* The supervisor's socket (link.c), when a supervisor started us, and the last lines
      * logged, sent as the context of an error's notice. */
@@ -142,6 +148,9 @@ int worker_main(const char *config_path, const char *instance_id);
 int64_t worker_now_ms(void);
 void worker_fail(struct worker *w, int r, const char *what);
 void worker_set_state(struct worker *w, const char *state, const char *error);
+/* The supervisor says only this instance's settings changed: read them and hand them to the
+ * plugin. 0 when it took them; a negative errno when the worker must restart instead. */
+int worker_reconfigure(struct worker *w);
 
 /* account.c: log in, register, or reuse the stored token; then calls worker_account_ready. */
 int account_start(struct worker *w);
@@ -172,7 +181,8 @@ int dispatch_event(struct worker *w, const char *room_id, const struct mx_event 
 /* True while an event is being handled: sends queued then wait for its commit. */
 bool dispatch_in_progress(const struct worker *w);
 
-/* outbox.c */
+/* outbox.c. A redaction is queued with this type and {"redacts": ID, "reason": TEXT}. */
+#define OUTBOX_REDACTION "m.room.redaction"
 int outbox_load(struct worker *w);
 int outbox_queue(struct worker *w, const char *room_id, const char *type,
                  const char *content_json, br_sent_t sent, void *userdata);
@@ -191,9 +201,18 @@ void link_sync(struct worker *w, int64_t t);
 void link_message(struct worker *w, int64_t t);
 /* A subscription's name, resolved id, membership and error, for /status. */
 void link_room(struct worker *w, const struct worker_room *room);
+/* The plugin database's state (the seed's: migrating, active; or failed) and version. */
+void link_database(struct worker *w, const char *state, int schema_version);
 
 /* api.c: the br_runner table handed to the plugin. */
 extern const struct br_runner worker_runner_api;
+/* workdir.c: the work directory made (0700) and emptied; w->work_dir set. */
+int workdir_prepare(struct worker *w);
+void workdir_free(struct worker *w);
+/* plugin_db.c: plugins/<instance-id>.db opened (0600) and migrated by the plugin's steps
+ * (NULL-terminated; NULL for none), in one transaction; failures are logged here. */
+int plugin_db_open(struct worker *w, const char *const *migrations);
+void plugin_db_close(struct worker *w);
 int api_start(struct worker *w);          /* opens the plugin's database, calls start */
 void api_fetch_media_config(struct worker *w);
 void api_free(struct worker *w);          /* calls stop, cancels what is in flight */

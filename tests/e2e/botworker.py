@@ -40,7 +40,7 @@ class BotWorker:
 
     def __init__(self, hs, workdir, localpart, rooms, instance_id="echo-1", password=None,
                  catch_up_max_age=3600, registration_token=None, log_level="DEBUG",
-                 default_limits=False):
+                 default_limits=False, plugin=None, settings=None, prefix=None, env=None):
         self.hs = hs
         self.dir = pathlib.Path(workdir)
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -52,6 +52,11 @@ class BotWorker:
         self.registration_token = registration_token or hs.registration_token
         self.log_level = log_level
         self.default_limits = default_limits
+        # (path, id) of the plugin; the echo plugin by default.
+        self.plugin_path, self.plugin_id = plugin or (ECHO_PLUGIN, ECHO_PLUGIN_ID)
+        self.settings = settings
+        self.prefix = prefix or COMMAND_PREFIX
+        self.extra_env = dict(env or {})
         self.config_path = self.dir / "botrunner.yaml"
         self.state_dir = self.dir / "state"
         self.creds_dir = self.dir / "credentials"
@@ -76,10 +81,10 @@ class BotWorker:
     def write_config(self):
         instance = {
             "id": self.instance_id,
-            "plugin": ECHO_PLUGIN_ID,
+            "plugin": self.plugin_id,
             "user": self.user_id,
             "room_subscriptions": self.rooms,
-            "command_prefix": COMMAND_PREFIX,
+            "command_prefix": self.prefix,
             "catch_up_max_age": self.catch_up_max_age,
         }
         if not self.default_limits:
@@ -88,6 +93,8 @@ class BotWorker:
             # default_limits=True writes no features and no rate_limit at all, as a new
             # user's config has none.
             instance["features"] = {"rate_limiting": False}
+        if self.settings is not None:
+            instance["config"] = self.settings
         if self.password is not None:
             instance["password_file"] = "echobot-password"
         config = {
@@ -99,7 +106,7 @@ class BotWorker:
             # itself does not serve it; the config must still pass validation.)
             "status": {"address": "127.0.0.1", "port": free_port()},
             "logging": {"level": self.log_level},
-            "plugins": [{"path": ECHO_PLUGIN}],
+            "plugins": [{"path": self.plugin_path}],
             "instances": [instance],
         }
         self.config_path.write_text(yaml.safe_dump(config, sort_keys=False, width=4096,
@@ -113,6 +120,7 @@ class BotWorker:
         env = {k: v for k, v in os.environ.items()
                if k not in ("JOURNAL_STREAM", "NOTIFY_SOCKET", "LISTEN_FDS", "LISTEN_PID")}
         env["CREDENTIALS_DIRECTORY"] = str(self.creds_dir)
+        env.update(self.extra_env)
         with open(self.log_path, "ab") as log:
             log.write(f"=== test harness: start #{self.starts} at {time.time():.3f}\n".encode())
             log.flush()

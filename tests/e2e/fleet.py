@@ -65,7 +65,7 @@ class Decl:
     """One instance's declaration, rendered into the config's instances list."""
 
     def __init__(self, instance_id, localpart, user_id, prefix, rooms, password=None,
-                 enabled=True, catch_up_max_age=3600):
+                 enabled=True, catch_up_max_age=3600, plugin_id=ECHO_PLUGIN_ID, settings=None):
         self.id = instance_id
         self.localpart = localpart
         self.user_id = user_id
@@ -74,6 +74,8 @@ class Decl:
         self.password = password
         self.enabled = enabled
         self.catch_up_max_age = catch_up_max_age
+        self.plugin_id = plugin_id
+        self.settings = settings
 
     @property
     def password_credential(self):
@@ -82,7 +84,7 @@ class Decl:
     def render(self):
         d = {
             "id": self.id,
-            "plugin": ECHO_PLUGIN_ID,
+            "plugin": self.plugin_id,
             "user": self.user_id,
             "enabled": self.enabled,
             "room_subscriptions": list(self.rooms),
@@ -94,6 +96,8 @@ class Decl:
         }
         if self.password is not None:
             d["password_file"] = self.password_credential
+        if self.settings is not None:
+            d["config"] = self.settings
         return d
 
     def __repr__(self):
@@ -235,8 +239,10 @@ class Fleet:
     env: extra environment for the supervisor (the health thresholds, for one)."""
 
     def __init__(self, hs, workdir, new_localpart, count=3, rooms=(), admin_room=None,
-                 passwords=None, env=None, log_level=None):
+                 passwords=None, env=None, log_level=None, plugin=None):
         self.hs = hs
+        # (path, id) of the plugin every instance runs; the echo plugin by default.
+        self.plugin_path, self.plugin_id = plugin or (ECHO_PLUGIN, ECHO_PLUGIN_ID)
         self.dir = pathlib.Path(workdir)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.new_localpart = new_localpart
@@ -284,7 +290,7 @@ class Fleet:
         if n == 1 and self.admin_room and self.admin_room not in rooms:
             rooms.append(self.admin_room)
         decl = Decl(instance_id, localpart, self.hs.user_id(localpart), f"!e{n}", rooms,
-                    password=password)
+                    password=password, plugin_id=self.plugin_id)
         if password is not None:
             self.hs.create_user(localpart, password)
             self._write_credential(decl.password_credential, password)
@@ -321,7 +327,7 @@ class Fleet:
             # Never the default 29316: tests may run beside a real deployment.
             "status": {"address": "127.0.0.1", "port": self.status_port},
             "logging": {"level": self.log_level},
-            "plugins": [{"path": ECHO_PLUGIN}],
+            "plugins": [{"path": self.plugin_path}],
             "instances": [d.render() for d in self.instances.values()],
         }
         if self.admin_room:

@@ -123,6 +123,13 @@ class Person:
             raise AssertionError(f"send to {room_id}: {resp}")
         return resp.event_id
 
+    def send_event(self, room_id, event_type, content):
+        """Send any event (a threaded message, a reaction); returns its event id."""
+        resp = self.run(self.client.room_send(room_id, event_type, content))
+        if isinstance(resp, RoomSendError):
+            raise AssertionError(f"send {event_type} to {room_id}: {resp}")
+        return resp.event_id
+
     def send_many(self, room_id, bodies):
         """Send several messages at once (concurrent requests), so that they reach the
         server, and a bot, as one burst; returns their event ids in the order given."""

@@ -48,7 +48,7 @@ static void check_fields(const struct ipc_message *m)
         }
     }
     int kind = ipc_kind(m);
-    CHECK(kind == -EBADMSG || (kind >= IPC_KIND_STATE && kind <= IPC_KIND_NOTIFY));
+    CHECK(kind == -EBADMSG || (kind >= IPC_KIND_STATE && kind < IPC_KIND_COUNT));
 }
 
 static void check_rebuild(const uint8_t *data, size_t size, const struct ipc_message *m)

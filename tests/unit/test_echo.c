@@ -27,13 +27,19 @@ struct br_instance {
     int reply_result;
     unsigned n_replies;
     char *replies[MAX_REPLIES];
-    const struct br_message *reply_to[MAX_REPLIES];
+    const struct br_target *reply_to[MAX_REPLIES];
+    unsigned flags[MAX_REPLIES];
 };
 
-static int fake_reply(struct br_instance *inst, const struct br_message *to, const char *text)
+static int fake_reply(struct br_instance *inst, const struct br_target *to, const char *text,
+                      const char *html, unsigned flags, br_sent_t sent, void *userdata)
 {
     assert_true(inst->n_replies < MAX_REPLIES);
+    assert_null(html);
+    assert_null(sent);
+    assert_null(userdata);
     inst->reply_to[inst->n_replies] = to;
+    inst->flags[inst->n_replies] = flags;
     inst->replies[inst->n_replies] = strdup(text);
     assert_non_null(inst->replies[inst->n_replies]);
     inst->n_replies++;
@@ -113,8 +119,10 @@ static int64_t now_ms(void)
 /* Send one command and return the one reply it caused (owned by the fixture). */
 static const char *command(struct fixture *f, const char *name, const char *args, int64_t ts)
 {
+    struct br_target target = {.room_id = "!r:x", .event_id = "$e"};
     struct br_message msg = {.room_id = "!r:x",
                              .event_id = "$e",
+                             .target = &target,
                              .sender = "@u:x",
                              .msgtype = "m.text",
                              .body = "",
@@ -123,7 +131,9 @@ static const char *command(struct fixture *f, const char *name, const char *args
     clear_replies(&f->inst);
     assert_int_equal(f->plugin->command(f->state, &msg, name, args), 0);
     assert_int_equal(f->inst.n_replies, 1);
-    assert_ptr_equal(f->inst.reply_to[0], &msg);
+    /* A notice replying to the command: clients show it as a bot's. */
+    assert_ptr_equal(f->inst.reply_to[0], &target);
+    assert_int_equal(f->inst.flags[0], BR_SEND_NOTICE);
     return f->inst.replies[0];
 }
 

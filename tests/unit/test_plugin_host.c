@@ -169,7 +169,9 @@ static void test_refuses_bad_descriptors(void **state)
         int r;
         const char *words;
     } cases[] = {
-            {"WrongAbi", -EPROTO, "built for plugin ABI 2, the runner has 1"},
+            {"WrongAbi", -EPROTO, "built for plugin ABI 3, the runner has 2: it needs a newer runner"},
+            {"AbiOne", -EPROTO, "built for plugin ABI 1, the runner has 2: rebuild it against this "
+                                "runner's plugin.h"},
             {"TooSmall", -EBADMSG, "smaller than"},
             {"NoId", -EBADMSG, "says id (none)"},
             {"OtherId", -EBADMSG, "says id \"test.other\", maubot.yaml says test.bad"},

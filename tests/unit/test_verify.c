@@ -122,7 +122,9 @@ static void test_static_verdict_equals_the_loaders(void **state)
         const char *words;
     } cases[] = {
             {"Good", 0, NULL},
-            {"WrongAbi", -EPROTO, "built for plugin ABI 2, the runner has 1"},
+            {"WrongAbi", -EPROTO, "built for plugin ABI 3, the runner has 2: it needs a newer runner"},
+            {"AbiOne", -EPROTO, "built for plugin ABI 1, the runner has 2: rebuild it against this "
+                                "runner's plugin.h"},
             {"TooSmall", -EBADMSG, "smaller than"},
             {"NoId", -EBADMSG, "says id (none)"},
             {"OtherId", -EBADMSG, "says id \"test.other\", maubot.yaml says test.bad"},

@@ -37,6 +37,9 @@ static int command(void *state, const struct br_message *msg, const char *name, 
 
 BR_PLUGIN(Good) = DESCRIPTOR(V, SIZE, "test.bad", "1.0.0", start, command);
 BR_PLUGIN(WrongAbi) = DESCRIPTOR(V + 1, SIZE, "test.bad", "1.0.0", start, command);
+/* A plugin of ABI 1, whose descriptor ended at config (no migrations). */
+BR_PLUGIN(AbiOne) = DESCRIPTOR(1, offsetof(struct br_plugin, migrations), "test.bad", "1.0.0", start,
+                               command);
 BR_PLUGIN(TooSmall) = DESCRIPTOR(V, offsetof(struct br_plugin, start), "test.bad", "1.0.0", start,
                                  command);
 BR_PLUGIN(NoId) = DESCRIPTOR(V, SIZE, NULL, "1.0.0", start, command);
