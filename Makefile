@@ -92,7 +92,17 @@ tests: $(TEST_BIN)
 # symbol hidden but the descriptor. $(BUILD)/plugins/<name>/ is then a plugin directory
 # (the .so beside a copy of maubot.yaml) that the runner and the tests load.
 PLUGIN_FLAGS := -Irunner/include -shared -fPIC -fvisibility=hidden
-plugins: $(BUILD)/plugins/echo/echo.so $(BUILD)/plugins/echo/maubot.yaml
+# Each plugin also as a package, $(BUILD)/plugins/<name>.mbp, packed by the runner just built
+# (reproducible: the same files give the same bytes). The tests and the demo run these.
+PLUGIN_NAMES := $(patsubst plugins/%/maubot.yaml,%,$(wildcard plugins/*/maubot.yaml))
+PLUGIN_MBPS := $(PLUGIN_NAMES:%=$(BUILD)/plugins/%.mbp)
+plugins: $(foreach n,$(PLUGIN_NAMES),$(BUILD)/plugins/$(n)/$(n).so $(BUILD)/plugins/$(n)/maubot.yaml) \
+	$(PLUGIN_MBPS)
+define PLUGIN_MBP_RULE
+$(BUILD)/plugins/$(1).mbp: $(BUILD)/plugins/$(1)/$(1).so $(BUILD)/plugins/$(1)/maubot.yaml $(BUILD)/botrunner
+	$$(call say,PACK,$$@)$(BUILD)/botrunner plugin pack $(BUILD)/plugins/$(1) -o $$@ >/dev/null
+endef
+$(foreach n,$(PLUGIN_NAMES),$(eval $(call PLUGIN_MBP_RULE,$(n))))
 $(BUILD)/plugins/%.so: plugins/%.c runner/include/botrunner/plugin.h
 	@mkdir -p $(dir $@)
 	$(call say,CCLD,$@)$(CC) $(PLUGIN_FLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $<

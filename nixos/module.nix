@@ -248,7 +248,12 @@ let
     if !cfg.checkConfig then
       renderedConfig
     else
-      pkgs.runCommand "botrunner-checked.yaml" { preferLocalBuild = true; } ''
+      # The plugins' runtimeDeps on PATH, as the unit has them: check runs `yt-dlp --version`
+      # and the like to prove each plugin's dependencies.
+      pkgs.runCommand "botrunner-checked.yaml" {
+        preferLocalBuild = true;
+        nativeBuildInputs = pluginPath;
+      } ''
         ${lib.getExe' cfg.package "botrunner"} check --no-credentials -c ${renderedConfig}
         cp ${renderedConfig} $out
       '';

@@ -8,6 +8,7 @@
 #include "cli/check.h"
 #include "cli/run.h"
 #include "cli/health.h"
+#include "cli/plugin.h"
 #include "cli/status.h"
 #include "cli/worker.h"
 #include "util/macro.h"
@@ -21,6 +22,8 @@ static void usage(FILE *f)
           "       botrunner worker --instance ID -c FILE      run one instance in the foreground\n"
           "       botrunner health [--url URL]                is the fleet healthy? (one line)\n"
           "       botrunner status [--url URL] [--json]       instances, plugins, notifications\n"
+          "       botrunner plugin pack DIR -o FILE.mbp       build a plugin package\n"
+          "       botrunner plugin inspect FILE.mbp [--json]  what a package holds, and the verdict\n"
           "       botrunner --version\n"
           "\n"
           "check exits 0 when the file is valid, 1 when it is not (every problem listed),\n"
@@ -52,6 +55,8 @@ int main(int argc, char **argv)
         return cli_health(argc - 1, argv + 1);
     if (streq(argv[1], "status"))
         return cli_status(argc - 1, argv + 1);
+    if (streq(argv[1], "plugin"))
+        return cli_plugin(argc - 1, argv + 1);
     fprintf(stderr, "botrunner: unknown command \"%s\"\n", argv[1]);
     usage(stderr);
     return EXIT_USAGE;

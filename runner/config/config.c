@@ -144,8 +144,9 @@ static int build_config(const char *buf, size_t len, const struct yaml_node *roo
         return -EINVAL;
     }
     for (uint32_t i = 0; i < c->plugins_count && i < vr->n_plugins; i++) {
-        c->plugins[i].id = TAKE_PTR(vr->plugin_ids[i]);
-        c->plugins[i].version = TAKE_PTR(vr->plugin_versions[i]);
+        c->plugins[i].id = TAKE_PTR(vr->plugins[i].id);
+        c->plugins[i].version = TAKE_PTR(vr->plugins[i].version);
+        c->plugins[i].sha256 = TAKE_PTR(vr->plugins[i].sha256);
     }
     for (uint32_t i = 0; i < c->instances_count && i < vr->n_instances; i++)
         c->instances[i].settings_json = TAKE_PTR(vr->settings_json[i]);
@@ -225,6 +226,7 @@ void config_free(struct config *c)
     for (uint32_t i = 0; i < c->plugins_count; i++) {
         free(c->plugins[i].id);
         free(c->plugins[i].version);
+        free(c->plugins[i].sha256);
     }
     for (uint32_t i = 0; i < c->instances_count; i++)
         free(c->instances[i].settings_json);
@@ -265,6 +267,7 @@ int config_instance_fingerprint(const struct config *cfg, const struct config_in
         if (cfg->plugins[i].id && streq(cfg->plugins[i].id, in->plugin)) {
             json_string(&w, cfg->plugins[i].path);
             json_string(&w, cfg->plugins[i].version);
+            json_string(&w, cfg->plugins[i].sha256);
         }
     /* The instance itself, but for its settings: a change of those alone is handed to the
      * running plugin (br_plugin.config) instead of restarting it. */

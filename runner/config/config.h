@@ -53,6 +53,7 @@ struct config_plugin {
     bool enabled;
     char *id;      /* from the package's maubot.yaml, filled by the validator */
     char *version; /* likewise */
+    char *sha256;  /* a package's (lowercase hex), NULL for a plugin directory */
 };
 
 struct config_features {

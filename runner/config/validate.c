@@ -6,14 +6,13 @@
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "config/config.h"
 #include "config/credentials.h"
 #include "config/fleet.h"
 #include "config/matrix_ids.h"
+#include "config/plugin_facts.h"
 #include "plugin/manifest.h"
-#include "plugin/verify.h"
 #include "util/macro.h"
 #include "util/text.h"
 #include "util/yaml_json.h"
@@ -319,46 +318,6 @@ static void validate_status(struct validator *v)
     leave(v, saved);
 }
 
-/* A declared plugin's identity, and for an enabled one the proof that it will load: the
- * whole manifest valid and its modules what the worker's dlopen accepts (plugin/verify.c).
- * A disabled plugin needs only its identity, for the references to it. On failure a whole
- * sentence naming the plugin is in why; the identity is returned whenever it could be read,
- * so that instances naming an unloadable plugin get no second error. */
-static int read_plugin(const char *path, bool enabled, char **ret_id, char **ret_version,
-                       char *why, size_t cap)
-{
-    _cleanup_(manifest_done) struct manifest m = {0};
-    struct manifest_identity ident = {0};
-    struct stat st;
-    char reason[384];
-    int r;
-
-    if (!enabled) {
-        r = manifest_read_identity(path, &ident, reason, sizeof(reason));
-        if (r < 0) {
-            snprintf(why, cap, "plugin %s cannot be read: %s", TEXT_QUOTE(path), reason);
-            return r;
-        }
-        *ret_id = TAKE_PTR(ident.id);
-        *ret_version = TAKE_PTR(ident.version);
-        return 0;
-    }
-    r = manifest_read(path, &m, reason, sizeof(reason));
-    if (r < 0) {
-        snprintf(why, cap, "plugin %s cannot be read: %s", TEXT_QUOTE(path), reason);
-        return r;
-    }
-    r = stat(path, &st) >= 0 && S_ISDIR(st.st_mode)
-                ? plugin_verify_directory(path, &m, reason, sizeof(reason))
-                : 0;
-    if (r < 0)
-        snprintf(why, cap, "plugin %s %s (%s) cannot be loaded: %s", m.id, m.version,
-                 TEXT_QUOTE(path), reason);
-    *ret_id = TAKE_PTR(m.id);
-    *ret_version = TAKE_PTR(m.version);
-    return r;
-}
-
 static void validate_plugins(struct validator *v)
 {
     const struct yaml_node *list = yaml_map_get(v->root, "plugins");
@@ -367,9 +326,8 @@ static void validate_plugins(struct validator *v)
 
     if (!list || list->kind != YAML_KIND_SEQUENCE)
         return;
-    res->plugin_ids = calloc(list->n_children + 1, sizeof(char *));
-    res->plugin_versions = calloc(list->n_children + 1, sizeof(char *));
-    if (!res->plugin_ids || !res->plugin_versions) {
+    res->plugins = calloc(list->n_children + 1, sizeof(*res->plugins));
+    if (!res->plugins) {
         v->d->oom = true;
         return;
     }
@@ -389,15 +347,15 @@ static void validate_plugins(struct validator *v)
         s2 = enter(v, "path");
         if (!check_abs_path(v, path, "plugin path"))
             v->unreadable_plugins++;
-        else if (read_plugin(path->value, flag(p, "enabled", true), &res->plugin_ids[i],
-                             &res->plugin_versions[i], why, sizeof(why)) < 0) {
+        else if (plugin_facts_read(path->value, flag(p, "enabled", true), &res->plugins[i], why,
+                                   sizeof(why)) < 0) {
             ERR(v, path, "%s", why);
             v->unreadable_plugins++;
         } else
             for (size_t j = 0; j < i; j++)
-                if (res->plugin_ids[j] && streq(res->plugin_ids[j], res->plugin_ids[i]))
+                if (res->plugins[j].id && streq(res->plugins[j].id, res->plugins[i].id))
                     ERR(v, path, "plugin id \"%s\" is declared twice (also plugins[%zu])",
-                        res->plugin_ids[i], j);
+                        res->plugins[i].id, j);
         leave(v, s2);
         leave(v, s);
     }
@@ -408,7 +366,7 @@ static void validate_plugins(struct validator *v)
 static ssize_t plugin_index(const struct validator *v, const char *id)
 {
     for (size_t i = 0; i < v->res->n_plugins; i++)
-        if (v->res->plugin_ids[i] && streq(v->res->plugin_ids[i], id))
+        if (v->res->plugins[i].id && streq(v->res->plugins[i].id, id))
             return (ssize_t)i;
     return -1;
 }
@@ -644,12 +602,9 @@ static void validate_notifications(struct validator *v)
 
 void validate_result_done(struct validate_result *r)
 {
-    for (size_t i = 0; i < r->n_plugins; i++) {
-        free(r->plugin_ids[i]);
-        free(r->plugin_versions[i]);
-    }
-    free(r->plugin_ids);
-    free(r->plugin_versions);
+    for (size_t i = 0; r->plugins && i < r->n_plugins; i++)
+        plugin_facts_done(&r->plugins[i]);
+    free(r->plugins);
     for (size_t i = 0; i < r->n_instances; i++)
         free(r->settings_json[i]);
     free(r->settings_json);

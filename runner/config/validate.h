@@ -3,13 +3,13 @@
 #pragma once
 
 #include "config/diag.h"
+#include "config/plugin_facts.h"
 #include "util/yaml_tree.h"
 
 struct validate_result {
-    /* Plugin identities read from the packages, parallel to the `plugins` list (NULL where
+    /* What was read of each declared plugin, parallel to the `plugins` list (id NULL where
      * unreadable); handed to the loaded config so packages are read once. */
-    char **plugin_ids;
-    char **plugin_versions;
+    struct plugin_facts *plugins;
     size_t n_plugins;
     /* Each instance's `config:` subtree as JSON text, parallel to `instances` (NULL where
      * the instance is not a mapping); converted here so an oversized one is reported with

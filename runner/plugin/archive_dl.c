@@ -28,6 +28,23 @@ int archive_dl_load(const struct archive_dl **ret)
             {"archive_entry_filetype", (void **)&table.entry_filetype},
             {"archive_entry_size", (void **)&table.entry_size},
             {"archive_entry_size_is_set", (void **)&table.entry_size_is_set},
+            {"archive_read_open_memory", (void **)&table.read_open_memory},
+            {"archive_entry_hardlink", (void **)&table.entry_hardlink},
+            {"archive_write_new", (void **)&table.write_new},
+            {"archive_write_set_format_zip", (void **)&table.write_set_format_zip},
+            {"archive_write_set_options", (void **)&table.write_set_options},
+            {"archive_write_open_filename", (void **)&table.write_open_filename},
+            {"archive_write_header", (void **)&table.write_header},
+            {"archive_write_data", (void **)&table.write_data},
+            {"archive_write_close", (void **)&table.write_close},
+            {"archive_write_free", (void **)&table.write_free},
+            {"archive_entry_new", (void **)&table.entry_new},
+            {"archive_entry_free", (void **)&table.entry_free},
+            {"archive_entry_set_pathname_utf8", (void **)&table.entry_set_pathname_utf8},
+            {"archive_entry_set_size", (void **)&table.entry_set_size},
+            {"archive_entry_set_filetype", (void **)&table.entry_set_filetype},
+            {"archive_entry_set_perm", (void **)&table.entry_set_perm},
+            {"archive_entry_set_mtime", (void **)&table.entry_set_mtime},
     };
     int r;
 

@@ -1,6 +1,5 @@
-/* Reads maubot.yaml out of a plugin package (a zip, via libarchive, bounded in entries and
- * bytes) or a plugin directory, and validates what it declares: the identity alone for the
- * config validator, or every field for the plugin host. */
+/* Reads maubot.yaml, from a plugin directory or as text (a package's entry: plugin/package.c),
+ * and validates what it declares: the identity alone, or every field. */
 #include "plugin/manifest.h"
 
 #include <errno.h>
@@ -11,7 +10,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "plugin/archive_dl.h"
 #include "util/macro.h"
 #include "util/text.h"
 #include "util/utf8.h"
@@ -136,93 +134,15 @@ static int read_from_directory(const char *dir, char **ret, size_t *ret_len, cha
     return 0;
 }
 
-/* Holds an open archive and the table that frees it. */
-struct archive_reader {
-    const struct archive_dl *dl;
-    struct archive *a;
-};
-
-static void archive_reader_done(struct archive_reader *r)
+/* maubot.yaml's text parsed into a mapping. */
+static int parse_root(const char *text, size_t len, struct yaml_node **ret, char *why, size_t cap)
 {
-    if (r->a)
-        r->dl->read_free(r->a);
-}
-
-static int read_from_archive(const char *file, char **ret, size_t *ret_len, char *why, size_t cap)
-{
-    _cleanup_(archive_reader_done) struct archive_reader ar = {0};
-    const struct archive_dl *dl;
-    struct archive_entry *e;
-    int r;
-
-    r = archive_dl_load(&dl);
-    if (r < 0)
-        return fail(r, why, cap, "libarchive cannot be loaded");
-    ar.dl = dl;
-    ar.a = dl->read_new();
-    if (!ar.a)
-        return -ENOMEM;
-    dl->read_support_format_zip(ar.a);
-    if (dl->read_open_filename(ar.a, file, 16384) != ARCHIVE_OK)
-        return fail(-EBADMSG, why, cap, "not a readable zip archive: %s", dl->error_string(ar.a));
-    for (unsigned i = 0; i < MANIFEST_MAX_ENTRIES; i++) {
-        _cleanup_free_ char *buf = NULL;
-        la_ssize_t n;
-
-        const char *name;
-
-        r = dl->read_next_header(ar.a, &e);
-        if (r == ARCHIVE_EOF)
-            return fail(-ENOENT, why, cap, "the package holds no maubot.yaml");
-        /* ARCHIVE_WARN is how libarchive says a name cannot be shown in the process's
-         * locale (we never call setlocale); the UTF-8 name below is still right. */
-        if (r != ARCHIVE_OK && r != ARCHIVE_WARN)
-            return fail(-EBADMSG, why, cap, "not a valid zip archive: %s", dl->error_string(ar.a));
-        name = dl->entry_pathname_utf8(e);
-        if (!name || !streq(name, "maubot.yaml"))
-            continue;
-        if (dl->entry_filetype(e) != AE_IFREG)
-            return fail(-EBADMSG, why, cap, "maubot.yaml in the package is not a regular file");
-        if (dl->entry_size_is_set(e) && dl->entry_size(e) > (la_int64_t)MANIFEST_MAX_BYTES)
-            return fail(-E2BIG, why, cap, "maubot.yaml is larger than %u bytes",
-                        MANIFEST_MAX_BYTES);
-        buf = malloc(MANIFEST_MAX_BYTES + 1);
-        if (!buf)
-            return -ENOMEM;
-        /* Read one byte past the limit: the declared size of a zip entry can lie. */
-        n = dl->read_data(ar.a, buf, MANIFEST_MAX_BYTES + 1);
-        if (n < 0)
-            return fail(-EBADMSG, why, cap, "cannot read maubot.yaml: %s", dl->error_string(ar.a));
-        if ((size_t)n > MANIFEST_MAX_BYTES)
-            return fail(-E2BIG, why, cap, "maubot.yaml is larger than %u bytes",
-                        MANIFEST_MAX_BYTES);
-        *ret_len = (size_t)n;
-        *ret = TAKE_PTR(buf);
-        return 0;
-    }
-    return fail(-E2BIG, why, cap, "more than %u entries before maubot.yaml", MANIFEST_MAX_ENTRIES);
-}
-
-/* Read maubot.yaml out of path (a package or a directory) and parse it into a mapping. */
-static int load_root(const char *path, struct yaml_node **ret, char *why, size_t cap)
-{
-    _cleanup_free_ char *text = NULL;
     _cleanup_(yaml_node_freep) struct yaml_node *root = NULL;
     struct yaml_error yerr = {0};
-    struct stat st;
-    size_t len = 0;
     int r;
 
-    if (stat(path, &st) < 0)
-        return fail(negative_errno(), why, cap, "%m");
-    if (S_ISDIR(st.st_mode))
-        r = read_from_directory(path, &text, &len, why, cap);
-    else if (S_ISREG(st.st_mode))
-        r = read_from_archive(path, &text, &len, why, cap);
-    else
-        r = fail(-EBADMSG, why, cap, "neither a .mbp file nor a plugin directory");
-    if (r < 0)
-        return r;
+    if (len > MANIFEST_MAX_BYTES)
+        return fail(-E2BIG, why, cap, "maubot.yaml is larger than %u bytes", MANIFEST_MAX_BYTES);
     r = yaml_tree_parse(text, len, &root, &yerr);
     if (r < 0)
         return fail(r, why, cap, "maubot.yaml line %u: %s", yerr.line, yerr.message);
@@ -230,6 +150,24 @@ static int load_root(const char *path, struct yaml_node **ret, char *why, size_t
         return fail(-EBADMSG, why, cap, "maubot.yaml is not a mapping");
     *ret = TAKE_PTR(root);
     return 0;
+}
+
+/* Read maubot.yaml out of the plugin directory at path and parse it. */
+static int load_root(const char *path, struct yaml_node **ret, char *why, size_t cap)
+{
+    _cleanup_free_ char *text = NULL;
+    struct stat st;
+    size_t len = 0;
+    int r;
+
+    if (stat(path, &st) < 0)
+        return fail(negative_errno(), why, cap, "%m");
+    if (!S_ISDIR(st.st_mode))
+        return fail(-ENOTDIR, why, cap, "not a plugin directory");
+    r = read_from_directory(path, &text, &len, why, cap);
+    if (r < 0)
+        return r;
+    return parse_root(text, len, ret, why, cap);
 }
 
 static int scalar_field(const struct yaml_node *root, const char *key, char **ret, char *why,
@@ -267,20 +205,33 @@ static int identity_fields(const struct yaml_node *root, char **ret_id, char **r
     return 0;
 }
 
-int manifest_read_identity(const char *path, struct manifest_identity *ret, char *why, size_t cap)
+static int identity_of(const struct yaml_node *root, struct manifest_identity *ret, char *why,
+                       size_t cap)
 {
-    _cleanup_(yaml_node_freep) struct yaml_node *root = NULL;
     struct manifest_identity m = {0};
-    int r;
+    int r = identity_fields(root, &m.id, &m.version, why, cap);
 
-    r = load_root(path, &root, why, cap);
-    if (r < 0)
-        return r;
-    r = identity_fields(root, &m.id, &m.version, why, cap);
     if (r < 0)
         return r;
     *ret = m;
     return 0;
+}
+
+int manifest_read_identity(const char *path, struct manifest_identity *ret, char *why, size_t cap)
+{
+    _cleanup_(yaml_node_freep) struct yaml_node *root = NULL;
+    int r = load_root(path, &root, why, cap);
+
+    return r < 0 ? r : identity_of(root, ret, why, cap);
+}
+
+int manifest_parse_identity(const char *text, size_t len, struct manifest_identity *ret,
+                            char *why, size_t cap)
+{
+    _cleanup_(yaml_node_freep) struct yaml_node *root = NULL;
+    int r = parse_root(text, len, &root, why, cap);
+
+    return r < 0 ? r : identity_of(root, ret, why, cap);
 }
 
 /* ---- The full manifest ------------------------------------------------------------------ */
@@ -473,19 +424,30 @@ static int read_fields(const struct yaml_node *root, struct manifest *m, char *w
                       &m->dependencies, &m->n_dependencies, why, cap);
 }
 
-int manifest_read(const char *path, struct manifest *ret, char *why, size_t cap)
+static int full_of(const struct yaml_node *root, struct manifest *ret, char *why, size_t cap)
 {
-    _cleanup_(yaml_node_freep) struct yaml_node *root = NULL;
     _cleanup_(manifest_done) struct manifest m = {0};
-    int r;
+    int r = read_fields(root, &m, why, cap);
 
-    r = load_root(path, &root, why, cap);
-    if (r < 0)
-        return r;
-    r = read_fields(root, &m, why, cap);
     if (r < 0)
         return r;
     *ret = m;
     m = (struct manifest){0};
     return 0;
+}
+
+int manifest_read(const char *path, struct manifest *ret, char *why, size_t cap)
+{
+    _cleanup_(yaml_node_freep) struct yaml_node *root = NULL;
+    int r = load_root(path, &root, why, cap);
+
+    return r < 0 ? r : full_of(root, ret, why, cap);
+}
+
+int manifest_parse(const char *text, size_t len, struct manifest *ret, char *why, size_t cap)
+{
+    _cleanup_(yaml_node_freep) struct yaml_node *root = NULL;
+    int r = parse_root(text, len, &root, why, cap);
+
+    return r < 0 ? r : full_of(root, ret, why, cap);
 }

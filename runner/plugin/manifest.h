@@ -1,5 +1,5 @@
-/* A plugin's maubot.yaml: finding it in a .mbp archive or a plugin directory, and reading
- * the identity fields the config validator needs (id, version) or the whole manifest. */
+/* A plugin's maubot.yaml, from a plugin directory or as text: the identity fields the config
+ * validator needs (id, version), or the whole manifest. */
 #pragma once
 
 #include <stdbool.h>
@@ -7,8 +7,6 @@
 
 /* maubot.yaml is a few hundred bytes; 64 KiB leaves room for a large config_schema. */
 #define MANIFEST_MAX_BYTES (64u * 1024u)
-/* Entries scanned in an archive before giving up on finding maubot.yaml. */
-#define MANIFEST_MAX_ENTRIES 4096u
 
 struct manifest_identity {
     char *id;
@@ -17,10 +15,14 @@ struct manifest_identity {
 
 void manifest_identity_done(struct manifest_identity *m);
 
-/* path: a .mbp (zip) file or a directory holding maubot.yaml. On failure returns a negative
- * errno and, in why (capacity why_cap), a sentence for the user. */
+/* path: a directory holding maubot.yaml (-ENOTDIR otherwise: packages are read by
+ * plugin/package.c). On failure returns a negative errno and, in why (capacity why_cap), a
+ * sentence for the user. */
 int manifest_read_identity(const char *path, struct manifest_identity *ret, char *why,
                            size_t why_cap);
+/* The same from maubot.yaml's text (len bytes, at most MANIFEST_MAX_BYTES). */
+int manifest_parse_identity(const char *text, size_t len, struct manifest_identity *ret,
+                            char *why, size_t why_cap);
 
 /* Bounds on the full manifest. A plugin is one or a few shared objects and needs a few
  * external programs; anything past these numbers is a mistake or an attack. */
@@ -53,8 +55,9 @@ struct manifest {
 
 void manifest_done(struct manifest *m);
 
-/* As manifest_read_identity(), for every field. */
+/* As manifest_read_identity() and manifest_parse_identity(), for every field. */
 int manifest_read(const char *path, struct manifest *ret, char *why, size_t why_cap);
+int manifest_parse(const char *text, size_t len, struct manifest *ret, char *why, size_t why_cap);
 
 /* [A-Za-z0-9._+-]{1,255}, not starting with '.' or '-', no "..": a plain file name that can
  * name nothing outside the plugin directory. */

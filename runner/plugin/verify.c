@@ -11,6 +11,7 @@
 
 #include "plugin/descriptor.h"
 #include "plugin/elf.h"
+#include "plugin/package.h"
 #include "util/macro.h"
 #include "util/text.h"
 
@@ -42,13 +43,33 @@ static const char *map_error(int r)
     }
 }
 
-/* Check one module; when *found is false, also look for main_class in it. */
-static int verify_module(const char *dir, const struct manifest *m, const char *name, bool *found,
-                         char *why, size_t cap)
+/* Check one module's image; when *found is false, also look for main_class in it. */
+static int verify_image(const struct manifest *m, const char *name, const uint8_t *image,
+                        size_t len, bool *found, char *why, size_t cap)
+{
+    struct descriptor_facts d;
+    char reason[256];
+    int r;
+
+    r = elf_check_image(image, len, reason, sizeof(reason));
+    if (r >= 0 && !*found) {
+        r = elf_read_descriptor(image, len, m->main_class, &d, reason, sizeof(reason));
+        if (r >= 0) {
+            *found = true;
+            r = descriptor_check(m, &d, reason, sizeof(reason));
+        } else if (r == -ENOENT)
+            r = 0; /* maybe a later module exports it */
+    }
+    if (r < 0)
+        return fail(r, why, cap, "module %s: %s", TEXT_QUOTE(name), reason);
+    return 0;
+}
+
+static int verify_file(const char *dir, const struct manifest *m, const char *name, bool *found,
+                       char *why, size_t cap)
 {
     const uint8_t *image = NULL;
-    struct descriptor_facts d;
-    char path[PATH_MAX], reason[256];
+    char path[PATH_MAX];
     size_t len = 0;
     int n, r;
 
@@ -59,19 +80,15 @@ static int verify_module(const char *dir, const struct manifest *m, const char *
     if (r < 0)
         return fail(r, why, cap, "module %s %s", TEXT_QUOTE(name),
                     map_error(r) ? map_error(r) : strerror(-r));
-    r = elf_check_image(image, len, reason, sizeof(reason));
-    if (r >= 0 && !*found) {
-        r = elf_read_descriptor(image, len, m->main_class, &d, reason, sizeof(reason));
-        if (r >= 0) {
-            *found = true;
-            r = descriptor_check(m, &d, reason, sizeof(reason));
-        } else if (r == -ENOENT)
-            r = 0; /* maybe a later module exports it */
-    }
+    r = verify_image(m, name, image, len, found, why, cap);
     elf_unmap(image, len);
-    if (r < 0)
-        return fail(r, why, cap, "module %s: %s", TEXT_QUOTE(name), reason);
-    return 0;
+    return r;
+}
+
+static int not_found(const struct manifest *m, char *why, size_t cap)
+{
+    return fail(-EBADMSG, why, cap, "main_class %s is not exported by %s", m->main_class,
+                m->n_modules == 1 ? "its module" : "any of its modules");
 }
 
 int plugin_verify_directory(const char *dir, const struct manifest *m, char *why, size_t cap)
@@ -81,12 +98,25 @@ int plugin_verify_directory(const char *dir, const struct manifest *m, char *why
 
     /* Every module, as the host dlopens every one; the first to export main_class wins. */
     for (size_t i = 0; i < m->n_modules; i++) {
-        r = verify_module(dir, m, m->modules[i], &found, why, cap);
+        r = verify_file(dir, m, m->modules[i], &found, why, cap);
         if (r < 0)
             return r;
     }
-    if (!found)
-        return fail(-EBADMSG, why, cap, "main_class %s is not exported by %s", m->main_class,
-                    m->n_modules == 1 ? "its module" : "any of its modules");
-    return 0;
+    return found ? 0 : not_found(m, why, cap);
+}
+
+int plugin_verify_package(const struct package *p, char *why, size_t cap)
+{
+    const struct manifest *m = &p->manifest;
+    bool found = false;
+    int r;
+
+    for (size_t i = 0; i < m->n_modules; i++) {
+        const struct package_entry *e = package_find(p, m->modules[i]);
+        /* package_parse() checked that each module is a file of the package. */
+        r = verify_image(m, m->modules[i], e->data, e->len, &found, why, cap);
+        if (r < 0)
+            return r;
+    }
+    return found ? 0 : not_found(m, why, cap);
 }

@@ -13,3 +13,6 @@
  * module missing), -ENOEXEC (not ELF), -EXDEV (another architecture), -EPROTO (another ABI),
  * -EBADMSG (anything else wrong with a module or the descriptor). */
 int plugin_verify_directory(const char *dir, const struct manifest *m, char *why, size_t why_cap);
+/* The same for a package read by package_open(), from its entries in memory. */
+struct package;
+int plugin_verify_package(const struct package *p, char *why, size_t why_cap);

@@ -12,11 +12,13 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "config/credentials.h"
 #include "plugin/host.h"
+#include "plugin/package.h"
 #include "store/store.h"
 #include "util/log.h"
 #include "util/macro.h"
@@ -197,15 +199,38 @@ static int load_secrets(struct worker *w, char **ret_key, size_t *ret_key_len)
     return 0;
 }
 
-static int load_plugin(struct worker *w)
+/* A package is loaded from its extraction (made once per sha256; the supervisor usually
+ * made it already), a directory in place. */
+static int plugin_directory(struct worker *w, char **ret, char *why, size_t cap)
 {
-    char why[256];
+    _cleanup_(package_freep) struct package *p = NULL;
+    _cleanup_free_ char *packages = NULL;
+    const char *path = w->plugin_decl->path;
+    struct stat st;
     int r;
 
-    r = plugin_host_load(w->plugin_decl->path, &w->plugin, why, sizeof(why));
+    if (stat(path, &st) < 0 || S_ISDIR(st.st_mode))
+        return (*ret = strdup(path)) ? 0 : -ENOMEM;
+    r = package_open(path, &p, why, cap);
+    if (r < 0)
+        return r;
+    if (asprintf(&packages, "%s/plugins/packages", w->config->state_directory) < 0)
+        return -ENOMEM;
+    return package_extract(p, packages, ret, why, cap);
+}
+
+static int load_plugin(struct worker *w)
+{
+    _cleanup_free_ char *dir = NULL;
+    char why[512] = "";
+    int r;
+
+    r = plugin_directory(w, &dir, why, sizeof(why));
+    if (r >= 0)
+        r = plugin_host_load(dir, &w->plugin, why, sizeof(why));
     if (r < 0)
         return log_error_errno(r, "Cannot load plugin %s from %s: %s", w->inst->plugin,
-                               w->plugin_decl->path, why);
+                               w->plugin_decl->path, *why ? why : strerror(-r));
     return 0;
 }
 

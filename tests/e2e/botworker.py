@@ -18,8 +18,10 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 # .py file is run with this Python: fake_worker.py, which checks the tests themselves.)
 BOTRUNNER = (os.environ.get("E2E_WORKER_BIN") or os.environ.get("BOTRUNNER_BIN")
              or str(ROOT / "build" / "botrunner"))
-# The echo plugin as a directory (maubot.yaml + echo.so), as the build lays it out.
-ECHO_PLUGIN = os.environ.get("E2E_ECHO_PLUGIN") or str(ROOT / "build" / "plugins" / "echo")
+# The echo plugin as the package the build packs (build/plugins/echo.mbp), as users deploy
+# plugins; and as a directory (maubot.yaml + echo.so), as Nix builds lay them out.
+ECHO_PLUGIN = os.environ.get("E2E_ECHO_PLUGIN") or str(ROOT / "build" / "plugins" / "echo.mbp")
+ECHO_PLUGIN_DIR = str(ROOT / "build" / "plugins" / "echo")
 ECHO_PLUGIN_ID = "botrunner.echo"
 COMMAND_PREFIX = "!echo"
 

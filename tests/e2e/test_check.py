@@ -138,6 +138,7 @@ def test_plugin_from_mbp_archive(botrunner, credentials, tmp_path):
     mbp = tmp_path / "echo.mbp"
     with zipfile.ZipFile(mbp, "w") as z:
         z.write(FIXTURES / "plugins" / "echo" / "maubot.yaml", "maubot.yaml")
+        z.write(FIXTURES / "plugins" / "echo" / "echo.so", "echo.so")
     text = (FIXTURES / "valid" / "minimal.yaml").read_text().replace(
         "@FIXTURES@/plugins/echo", str(mbp))
     cfg = tmp_path / "mbp.yaml"

@@ -13,7 +13,7 @@ import types
 
 import pytest
 
-from botworker import ECHO_PLUGIN, ECHO_PLUGIN_ID, wait_until
+from botworker import ECHO_PLUGIN_DIR, ECHO_PLUGIN_ID, wait_until
 from conftest import unique
 from fleet import BOTRUNNER, ping
 from synapse_server import free_port, track
@@ -72,7 +72,7 @@ def start_rendered_fleet(synapse, alice, tmp_path, wrapper=()):
         "registrationTokenFile": str(token),
         "status": {"port": free_port()},
         "logging": {"level": "DEBUG"},
-        "plugins": [{"outPath": ECHO_PLUGIN, "pluginId": ECHO_PLUGIN_ID}],
+        "plugins": [{"outPath": ECHO_PLUGIN_DIR, "pluginId": ECHO_PLUGIN_ID}],
         "instances": {"echo-nix": {"plugin": ECHO_PLUGIN_ID, "user": bot.user_id,
                                    "roomSubscriptions": [room], "commandPrefix": bot.prefix}},
     }

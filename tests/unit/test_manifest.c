@@ -1,14 +1,11 @@
 /* Tests for plugin/manifest.c: the id and SemVer 2.0.0 grammars, and reading maubot.yaml
- * from a plugin directory or a zip package (built here with libarchive's writer). */
+ * from a plugin directory (packages: test_package.c). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include <archive.h>
-#include <archive_entry.h>
-#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -298,258 +295,15 @@ static void test_bad_identity_fields(void **state)
     assert_refused(plugin_dir("empty-file", ""), -EBADMSG, "maubot.yaml");
 }
 
-static void test_not_a_package(void **state)
+static void test_not_a_directory(void **state)
 {
     char path[600];
     (void)state;
 
-    snprintf(path, sizeof(path), "%s/missing.mbp", dir);
+    /* Packages are plugin/package.c's (tests/unit/test_package.c); this reads directories. */
+    snprintf(path, sizeof(path), "%s/missing", dir);
     assert_refused(path, -ENOENT, "No such file");
-    assert_refused("/dev/null", -EBADMSG, "neither");
-}
-
-/* ---- Packages ----------------------------------------------------------------------------- */
-
-/* libarchive's writer, resolved at run time as the runner resolves its reader (the runner
- * does not link libarchive: see plugin/archive_dl.h). */
-#define LA_FN(name) __typeof__(&name) name
-static struct {
-    LA_FN(archive_write_new);
-    LA_FN(archive_write_set_format_zip);
-    LA_FN(archive_write_open_filename);
-    LA_FN(archive_write_header);
-    LA_FN(archive_write_data);
-    LA_FN(archive_write_close);
-    LA_FN(archive_write_free);
-    LA_FN(archive_error_string);
-    LA_FN(archive_entry_new);
-    LA_FN(archive_entry_free);
-    LA_FN(archive_entry_set_pathname);
-    LA_FN(archive_entry_set_filetype);
-    LA_FN(archive_entry_set_perm);
-    LA_FN(archive_entry_set_size);
-    LA_FN(archive_entry_unset_size);
-    LA_FN(archive_entry_set_symlink);
-} la;
-static bool have_la;
-
-static void load_writer(void)
-{
-    void *h = dlopen("libarchive.so.13", RTLD_NOW | RTLD_LOCAL);
-#define RESOLVE(name)                                                                              \
-    do {                                                                                           \
-        *(void **)&la.name = h ? dlsym(h, #name) : NULL;                                           \
-        if (!la.name)                                                                              \
-            return;                                                                                \
-    } while (0)
-
-    RESOLVE(archive_write_new);
-    RESOLVE(archive_write_set_format_zip);
-    RESOLVE(archive_write_open_filename);
-    RESOLVE(archive_write_header);
-    RESOLVE(archive_write_data);
-    RESOLVE(archive_write_close);
-    RESOLVE(archive_write_free);
-    RESOLVE(archive_error_string);
-    RESOLVE(archive_entry_new);
-    RESOLVE(archive_entry_free);
-    RESOLVE(archive_entry_set_pathname);
-    RESOLVE(archive_entry_set_filetype);
-    RESOLVE(archive_entry_set_perm);
-    RESOLVE(archive_entry_set_size);
-    RESOLVE(archive_entry_unset_size);
-    RESOLVE(archive_entry_set_symlink);
-#undef RESOLVE
-    have_la = true;
-}
-
-struct zip_item {
-    const char *name;
-    const char *data; /* NULL with len 0 for a directory */
-    size_t len;
-    bool directory;
-    bool size_unknown; /* let the writer stream it, without a size in the entry header */
-    const char *link;  /* a symbolic link to this target */
-};
-
-/* Build name.mbp in the test directory from items; returns its path (static buffer). */
-static const char *make_zip(const char *name, const struct zip_item *items, size_t n)
-{
-    static char path[600];
-    struct archive *a;
-
-    if (!have_la)
-        skip();
-    snprintf(path, sizeof(path), "%s/%s.mbp", dir, name);
-    a = la.archive_write_new();
-    assert_non_null(a);
-    assert_int_equal(la.archive_write_set_format_zip(a), ARCHIVE_OK);
-    assert_int_equal(la.archive_write_open_filename(a, path), ARCHIVE_OK);
-    for (size_t i = 0; i < n; i++) {
-        struct archive_entry *e = la.archive_entry_new();
-        la.archive_entry_set_pathname(e, items[i].name);
-        la.archive_entry_set_filetype(e, items[i].directory ? AE_IFDIR
-                                         : items[i].link    ? AE_IFLNK
-                                                            : AE_IFREG);
-        la.archive_entry_set_perm(e, items[i].directory ? 0755 : 0644);
-        if (items[i].link)
-            la.archive_entry_set_symlink(e, items[i].link);
-        if (items[i].size_unknown)
-            la.archive_entry_unset_size(e);
-        else
-            la.archive_entry_set_size(e, (la_int64_t)items[i].len);
-        if (la.archive_write_header(a, e) != ARCHIVE_OK)
-            fail_msg("%s: %s", items[i].name, la.archive_error_string(a));
-        if (items[i].len)
-            assert_int_equal(la.archive_write_data(a, items[i].data, items[i].len),
-                             (la_ssize_t)items[i].len);
-        la.archive_entry_free(e);
-    }
-    assert_int_equal(la.archive_write_close(a), ARCHIVE_OK);
-    la.archive_write_free(a);
-    return path;
-}
-
-#define MANIFEST_ITEM(text)                                                                        \
-    {                                                                                              \
-        .name = "maubot.yaml", .data = (text), .len = sizeof(text) - 1                             \
-    }
-
-static void test_package(void **state)
-{
-    static const char so[] = "\x7f"
-                             "ELF\x02\x01\x01\0\0\0\0\0\0\0\0\0binary";
-    static const char other_manifest[] = "id: not.this\nversion: 9.9.9\n";
-    const struct zip_item first[] = {
-            MANIFEST_ITEM(good_manifest),
-            {.name = "instagram.so", .data = so, .len = sizeof(so)},
-    };
-    const struct zip_item last[] = {
-            {.name = "lib/", .directory = true},
-            {.name = "instagram.so", .data = so, .len = sizeof(so)},
-            {.name = "lib/maubot.yaml", .data = other_manifest, .len = sizeof(other_manifest) - 1},
-            MANIFEST_ITEM("id: botrunner.echo\nversion: 0.1.0\n"),
-    };
-    const struct zip_item streamed[] = {
-            {.name = "maubot.yaml",
-             .data = good_manifest,
-             .len = sizeof(good_manifest) - 1,
-             .size_unknown = true},
-    };
-    (void)state;
-
-    assert_identity(make_zip("first", first, ELEMENTSOF(first)), "sna.instagram", "1.0.0");
-    /* Found after other entries, and only at the top level. */
-    assert_identity(make_zip("last", last, ELEMENTSOF(last)), "botrunner.echo", "0.1.0");
-    assert_identity(make_zip("streamed", streamed, ELEMENTSOF(streamed)), "sna.instagram", "1.0.0");
-}
-
-static void test_package_without_manifest(void **state)
-{
-    const struct zip_item none[] = {
-            {.name = "instagram.so", .data = "x", .len = 1},
-            {.name = "sub/maubot.yaml", .data = good_manifest, .len = sizeof(good_manifest) - 1},
-            {.name = "maubot.yml", .data = good_manifest, .len = sizeof(good_manifest) - 1},
-    };
-    (void)state;
-
-    assert_refused(make_zip("none", none, ELEMENTSOF(none)), -ENOENT, "no maubot.yaml");
-    assert_refused(make_zip("empty", NULL, 0), 0, "");
-}
-
-static void test_package_manifest_not_a_file(void **state)
-{
-    const struct zip_item link[] = {{.name = "maubot.yaml", .link = "/etc/passwd"}};
-    const struct zip_item d[] = {{.name = "maubot.yaml", .directory = true}};
-    (void)state;
-
-    /* A link is never followed out of the package. */
-    assert_refused(make_zip("link-manifest", link, ELEMENTSOF(link)), -EBADMSG,
-                   "not a regular file");
-    /* The writer names a directory "maubot.yaml/": that is not the manifest either. */
-    assert_refused(make_zip("dir-manifest", d, ELEMENTSOF(d)), -ENOENT, "no maubot.yaml");
-}
-
-static void test_package_manifest_size_limit(void **state)
-{
-    size_t n = MANIFEST_MAX_BYTES + 1;
-    _cleanup_free_ char *text = malloc(n);
-    (void)state;
-
-    static const char head[] = "id: big.plugin\nversion: 1.0.0\n#";
-
-    memcpy(text, head, strlen(head));
-    memset(text + strlen(head), 'x', n - strlen(head));
-    const struct zip_item declared[] = {{.name = "maubot.yaml", .data = text, .len = n}};
-    const struct zip_item streamed[] = {
-            {.name = "maubot.yaml", .data = text, .len = n, .size_unknown = true}};
-    const struct zip_item at_limit[] = {
-            {.name = "maubot.yaml", .data = text, .len = n - 1, .size_unknown = true}};
-
-    assert_refused(make_zip("big", declared, 1), -E2BIG, "larger than");
-    /* Without a size in the entry header, the reader still stops at the limit. */
-    assert_refused(make_zip("big-streamed", streamed, 1), -E2BIG, "larger than");
-    assert_identity(make_zip("at-limit", at_limit, 1), "big.plugin", "1.0.0");
-}
-
-static void test_package_bad_identity(void **state)
-{
-    const struct zip_item bad_version[] = {MANIFEST_ITEM("id: sna.instagram\nversion: 1.0.0-01\n")};
-    const struct zip_item bad_id[] = {MANIFEST_ITEM("id: 1nsta\nversion: 1.0.0\n")};
-    (void)state;
-
-    assert_refused(make_zip("bad-version", bad_version, 1), -EBADMSG, "\"1.0.0-01\"");
-    assert_refused(make_zip("bad-id", bad_id, 1), -EBADMSG, "\"1nsta\"");
-}
-
-static void test_package_entry_limit(void **state)
-{
-    _cleanup_free_ struct zip_item *items = calloc(MANIFEST_MAX_ENTRIES + 1, sizeof(*items));
-    _cleanup_free_ char *names = malloc((size_t)MANIFEST_MAX_ENTRIES * 16);
-    (void)state;
-
-    /* maubot.yaml just past the number of entries the reader looks at. */
-    for (size_t i = 0; i < MANIFEST_MAX_ENTRIES; i++) {
-        snprintf(names + i * 16, 16, "f%zu", i);
-        items[i] = (struct zip_item){.name = names + i * 16, .data = "x", .len = 1};
-    }
-    items[MANIFEST_MAX_ENTRIES] = (struct zip_item)MANIFEST_ITEM(good_manifest);
-    assert_refused(make_zip("many", items, MANIFEST_MAX_ENTRIES + 1), -E2BIG, "entries");
-    /* One entry fewer in front and it is found. */
-    assert_identity(make_zip("many-ok", items + 1, MANIFEST_MAX_ENTRIES), "sna.instagram", "1.0.0");
-}
-
-static void test_garbage_is_not_a_package(void **state)
-{
-    static const char garbage[] = "this is not a zip archive, just text\n\x01\x02\xff";
-    const struct zip_item items[] = {MANIFEST_ITEM(good_manifest)};
-    char path[600], cut[600];
-    struct stat st;
-    (void)state;
-
-    snprintf(path, sizeof(path), "%s/garbage.mbp", dir);
-    write_file(path, garbage, sizeof(garbage));
-    assert_refused(path, -EBADMSG, "zip");
-    snprintf(path, sizeof(path), "%s/empty.mbp", dir);
-    write_file(path, "", 0);
-    assert_refused(path, 0, "");
-
-    /* A real package cut in half, and one with its bytes flipped after the header. */
-    const char *good = make_zip("whole", items, 1);
-    _cleanup_free_ char *bytes = malloc(4096);
-    int fd = open(good, O_RDONLY | O_CLOEXEC);
-    assert_true(fd >= 0);
-    assert_int_equal(fstat(fd, &st), 0);
-    assert_true(st.st_size < 4096);
-    assert_int_equal(read(fd, bytes, (size_t)st.st_size), st.st_size);
-    close(fd);
-    snprintf(cut, sizeof(cut), "%s/cut.mbp", dir);
-    write_file(cut, bytes, (size_t)st.st_size / 2);
-    assert_refused(cut, 0, "");
-    for (off_t i = 30; i < st.st_size; i++)
-        bytes[i] ^= 0x5a;
-    write_file(cut, bytes, (size_t)st.st_size);
-    assert_refused(cut, 0, "");
+    assert_refused("/dev/null", -ENOTDIR, "not a plugin directory");
 }
 
 static int setup(void **state)
@@ -557,7 +311,6 @@ static int setup(void **state)
     (void)state;
     if (!mkdtemp(dir))
         return -1;
-    load_writer();
     return 0;
 }
 
@@ -580,14 +333,7 @@ int main(void)
             cmocka_unit_test(test_directory_manifest_size_limit),
             cmocka_unit_test(test_directory_manifest_symlink_and_odd_files),
             cmocka_unit_test(test_bad_identity_fields),
-            cmocka_unit_test(test_not_a_package),
-            cmocka_unit_test(test_package),
-            cmocka_unit_test(test_package_without_manifest),
-            cmocka_unit_test(test_package_manifest_not_a_file),
-            cmocka_unit_test(test_package_manifest_size_limit),
-            cmocka_unit_test(test_package_bad_identity),
-            cmocka_unit_test(test_package_entry_limit),
-            cmocka_unit_test(test_garbage_is_not_a_package),
+            cmocka_unit_test(test_not_a_directory),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);
