@@ -211,7 +211,10 @@ let
           example = literalExpression "{ max_file_size = 50000000; }";
           description = ''
             The plugin's own settings (the instance's `config` in the YAML), handed to the plugin
-            as JSON. They are written into the Nix store: secrets do not belong
+            as JSON. They are checked against the plugin's `config_schema` at build time (the
+            build-time `botrunner check`), every error naming its key, and the schema's
+            defaults are filled in for what is left out. They are written into the Nix store:
+            secrets do not belong
             here, and a key that looks like one (ending in password, passwd, passphrase, secret,
             token, apikey, api_key or private_key, in any case, with `-` or `_`) with a string
             value is refused.

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "config/settings.h"
 #include "plugin/deps.h"
 #include "plugin/manifest.h"
 #include "plugin/package.h"
@@ -54,6 +55,13 @@ int plugin_facts_read(const char *path, bool enabled, struct plugin_facts *ret, 
         return r;
     }
     m = pkg ? &pkg->manifest : &dir_m;
+    /* A schema the checker cannot apply would let any settings through: refused. */
+    if (m->config_schema_json && settings_schema_check(m->config_schema_json, reason, sizeof(reason)) < 0) {
+        snprintf(why, cap, "plugin %s %s (%s) has a config_schema botrunner cannot apply: %s",
+                 m->id, m->version, TEXT_QUOTE(path), reason);
+        take_manifest(m, NULL, ret);
+        return -EBADMSG;
+    }
     if (enabled) {
         r = pkg ? plugin_verify_package(pkg, reason, sizeof(reason))
                 : plugin_verify_directory(path, m, reason, sizeof(reason));

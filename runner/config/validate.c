@@ -12,6 +12,7 @@
 #include "config/fleet.h"
 #include "config/matrix_ids.h"
 #include "config/plugin_facts.h"
+#include "config/settings.h"
 #include "plugin/manifest.h"
 #include "util/macro.h"
 #include "util/text.h"
@@ -492,19 +493,24 @@ static void validate_instance_fields(struct validator *v, const struct yaml_node
 }
 
 /* The plugin settings become JSON text now: the conversion is where their size is known. */
+/* The settings, checked against the plugin's config_schema when it has one (with its
+ * defaults filled in), become the JSON text the plugin gets. */
 static void validate_settings(struct validator *v, const struct yaml_node *inst, size_t i)
 {
-    const struct yaml_node *n = yaml_map_get(inst, "config");
+    const struct yaml_node *n = yaml_map_get(inst, "config"), *plugin = scalar(inst, "plugin");
+    ssize_t idx = plugin ? plugin_index(v, plugin->value) : -1;
     size_t s = enter(v, "config");
     int r;
 
     if (n && n->kind != YAML_KIND_MAPPING && !yaml_scalar_is_null(n))
         ERR(v, n, "expected a mapping of plugin settings");
     else if (v->res->settings_json) {
-        r = yaml_to_json(n, &v->res->settings_json[i]);
+        r = settings_check(n, idx >= 0 ? v->res->plugins[idx].schema_json : NULL, v->d,
+                           &v->path, &v->res->settings_json[i]);
         if (r == -E2BIG)
-            ERR(v, n, "the plugin settings are larger than %u bytes as JSON", YAML_JSON_MAX);
-        else if (r < 0)
+            ERR(v, n ? n : inst, "the plugin settings are larger than %u bytes as JSON",
+                YAML_JSON_MAX);
+        else if (r < 0 && r != -EINVAL)
             v->d->oom = true;
     }
     leave(v, s);

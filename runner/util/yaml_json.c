@@ -6,12 +6,27 @@
 
 #include "util/json.h"
 
-static void emit(struct json_writer *w, const struct yaml_node *n)
+void yaml_scalar_to_json(struct json_writer *w, const struct yaml_node *n)
 {
     long long i;
     double d;
     bool b;
 
+    /* Quoted scalars are strings whatever they look like; plain ones resolve. */
+    if (!n->quoted && yaml_scalar_is_null(n))
+        json_null(w);
+    else if (!n->quoted && yaml_scalar_bool(n, &b) >= 0)
+        json_bool(w, b);
+    else if (!n->quoted && yaml_scalar_int64(n, &i) >= 0)
+        json_int(w, i);
+    else if (!n->quoted && yaml_scalar_double(n, &d) >= 0)
+        json_double(w, d);
+    else
+        json_string_len(w, n->value, n->len);
+}
+
+static void emit(struct json_writer *w, const struct yaml_node *n)
+{
     switch (n->kind) {
     case YAML_KIND_MAPPING:
         json_begin_object(w);
@@ -28,17 +43,7 @@ static void emit(struct json_writer *w, const struct yaml_node *n)
         json_end_array(w);
         break;
     case YAML_KIND_SCALAR:
-        /* Quoted scalars are strings whatever they look like; plain ones resolve. */
-        if (!n->quoted && yaml_scalar_is_null(n))
-            json_null(w);
-        else if (!n->quoted && yaml_scalar_bool(n, &b) >= 0)
-            json_bool(w, b);
-        else if (!n->quoted && yaml_scalar_int64(n, &i) >= 0)
-            json_int(w, i);
-        else if (!n->quoted && yaml_scalar_double(n, &d) >= 0)
-            json_double(w, d);
-        else
-            json_string_len(w, n->value, n->len);
+        yaml_scalar_to_json(w, n);
         break;
     }
 }

@@ -11,3 +11,6 @@
 
 /* NULL node gives "{}". Returns 0, -E2BIG past YAML_JSON_MAX, -ENOMEM. */
 int yaml_to_json(const struct yaml_node *node, char **ret);
+/* One scalar as yaml_to_json() writes it: null, a boolean, an integer, a number or a string. */
+struct json_writer;
+void yaml_scalar_to_json(struct json_writer *w, const struct yaml_node *n);
