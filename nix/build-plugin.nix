@@ -8,7 +8,6 @@
 {
   lib,
   stdenv,
-  zip,
   botrunner,
 }:
 {
@@ -37,10 +36,8 @@ stdenv.mkDerivation (
       "out"
       "mbp"
     ];
-    nativeBuildInputs = [
-      zip
-      botrunner
-    ] ++ (args.nativeBuildInputs or [ ]);
+    # The runtimeDeps too: the install check proves the dependencies (yt-dlp --version).
+    nativeBuildInputs = [ botrunner ] ++ runtimeDeps ++ (args.nativeBuildInputs or [ ]);
 
     buildPhase = ''
       runHook preBuild
@@ -62,14 +59,11 @@ stdenv.mkDerivation (
       runHook postInstall
     '';
 
-    # The package is zipped from the final (stripped) files, with fixed times: zip cannot
-    # store the store's 1970 timestamps, and the same sources give the same bytes.
+    # The package is packed from the final (stripped) files by the runner itself: sorted
+    # entries, fixed times and modes (the same sources give the same bytes), and read back
+    # with the runner's own rules before it is kept.
     postFixup = ''
-      ${readModules "$out/maubot.yaml"}
-      stage=$(mktemp -d)
-      cp $out/* "$stage"/
-      touch -d '1980-01-01 00:00:00' "$stage"/*
-      (cd "$stage" && TZ=UTC zip -X -D -q $mbp/${pluginId}-v${version}.mbp maubot.yaml $modules)
+      botrunner plugin pack $out -o $mbp/${pluginId}-v${version}.mbp
     '';
 
     doInstallCheck = true;
@@ -86,6 +80,7 @@ stdenv.mkDerivation (
       instances: [{id: check, plugin: ${pluginId}, user: "@check:example.org", room_subscriptions: ["!check:example.org"]}]
       YAML
       botrunner check --no-credentials -c check.yaml
+      botrunner plugin inspect $mbp/${pluginId}-v${version}.mbp
       runHook postInstallCheck
     '';
 

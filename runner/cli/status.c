@@ -596,10 +596,10 @@ static void print_rooms(FILE *out, const struct json_doc *d)
 
 static void print_plugins(FILE *out, const struct json_doc *d)
 {
-    struct table t = {.ncols = 4, .headers = {"ID", "VERSION", "STATE", "USED BY"}};
+    struct table t = {.ncols = 5, .headers = {"ID", "VERSION", "STATE", "USED BY", "REASON"}};
     char id[CELL_BYTES(WIDTH_ID)], version[CELL_BYTES(WIDTH_SHORT)], state[CELL_BYTES(WIDTH_SHORT)],
-            used_by[CELL_BYTES(WIDTH_LIST)];
-    char *row[] = {id, version, state, used_by};
+            used_by[CELL_BYTES(WIDTH_LIST)], reason[CELL_BYTES(WIDTH_MESSAGE)];
+    char *row[] = {id, version, state, used_by, reason};
     int arr, n, elem, cursor = 0;
     size_t shown = 0;
 
@@ -610,6 +610,7 @@ static void print_plugins(FILE *out, const struct json_doc *d)
         text_cell(d, elem, "version", WIDTH_SHORT, "-", version, sizeof(version));
         text_cell(d, elem, "state", WIDTH_SHORT, "-", state, sizeof(state));
         list_cell(d, elem, "used_by", ", ", WIDTH_LIST, used_by, sizeof(used_by));
+        text_cell(d, elem, "reason", WIDTH_MESSAGE, "-", reason, sizeof(reason));
         if (table_add(&t, row) < 0)
             break;
         shown++;

@@ -124,6 +124,16 @@ int package_extract(const struct package *p, const char *packages_dir, char **re
     struct stat st;
     int r;
 
+    /* Its parent too (the state directory's plugins/, which the first plugin database would
+     * otherwise be the one to make). */
+    if (asprintf(&final, "%s", packages_dir) < 0)
+        return -ENOMEM;
+    if (strrchr(final, '/') && strrchr(final, '/') != final) {
+        *strrchr(final, '/') = '\0';
+        if (mkdir(final, 0700) < 0 && errno != EEXIST)
+            return fail(negative_errno(), why, cap, "cannot make %s: %m", final);
+    }
+    free(TAKE_PTR(final));
     r = fs_ensure_dir(packages_dir, 0700);
     if (r < 0)
         return fail(r, why, cap, "cannot make %s: %s", packages_dir, strerror(-r));

@@ -57,9 +57,9 @@ const struct package_entry *package_find(const struct package *p, const char *na
  * in at most PACKAGE_MAX_DEPTH components, none empty, "." or "..". */
 bool package_name_is_valid(const char *name);
 
-/* Extract p under packages_dir (made 0700 if missing) as packages_dir/<sha256>/: directories
- * 0700, files 0500, written to a temporary directory and renamed into place, so a directory
- * with the name is always complete. Done once: an existing one is used as it is. *ret_dir is
+/* Extract p under packages_dir (made 0700 if missing, and its parent) as
+ * packages_dir/<sha256>/: directories 0700, files 0500, written to a temporary directory and
+ * renamed into place, so a directory with the name is always complete. Done once: an existing one is used as it is. *ret_dir is
  * malloc'd. */
 int package_extract(const struct package *p, const char *packages_dir, char **ret_dir, char *why,
                     size_t why_cap);

@@ -179,6 +179,43 @@ int store_plugin_get(struct store *s, const char *id, struct store_plugin *ret)
     return 0;
 }
 
+int store_plugin_list(struct store *s, store_plugin_cb_t cb, void *userdata)
+{
+    _cleanup_free_ char *cursor = strdup("");
+    int r;
+
+    assert(s);
+    assert(cb);
+    if (!cursor)
+        return -ENOMEM;
+    /* One row at a time by id, so that no statement is open while cb runs. */
+    for (;;) {
+        _cleanup_(store_stmt_releasep) struct store_stmt *q = NULL;
+        _cleanup_(store_plugin_done) struct store_plugin p = {0};
+        _cleanup_free_ char *id = NULL;
+
+        r = store_stmt_get(s, "SELECT id FROM plugins WHERE id > ?1 ORDER BY id LIMIT 1", &q);
+        if (r >= 0)
+            r = store_bind_text(q->stmt, 1, cursor);
+        if (r >= 0)
+            r = store_step_row(q->stmt);
+        if (r <= 0)
+            return r;
+        r = store_column_strdup(q->stmt, 0, &id);
+        if (r < 0 || !id)
+            return r < 0 ? r : -EBADMSG;
+        store_stmt_release(TAKE_PTR(q)); /* store_plugin_get() below uses the cache too */
+        r = store_plugin_get(s, id, &p);
+        if (r < 0)
+            return r;
+        r = cb(id, &p, userdata);
+        if (r < 0)
+            return r;
+        free(cursor);
+        cursor = TAKE_PTR(id);
+    }
+}
+
 void store_plugin_done(struct store_plugin *p)
 {
     if (!p)

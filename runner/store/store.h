@@ -126,6 +126,10 @@ int store_plugin_set_state(struct store *s, const char *id, const char *version,
 /* -ENOENT for an unknown plugin. Free with store_plugin_done(). */
 int store_plugin_get(struct store *s, const char *id, struct store_plugin *ret);
 void store_plugin_done(struct store_plugin *p);
+/* Every plugin row, in id order; cb's return as in store_outbox_list() (negative stops). The
+ * table holds a row per plugin id ever declared: a few. */
+typedef int (*store_plugin_cb_t)(const char *id, const struct store_plugin *p, void *userdata);
+int store_plugin_list(struct store *s, store_plugin_cb_t cb, void *userdata);
 
 /* Outbox: sends not yet acknowledged by the homeserver, kept so a retry after a crash reuses
  * the transaction id. content_json must be valid JSON. -EEXIST for a txn_id already queued,

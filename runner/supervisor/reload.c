@@ -3,6 +3,7 @@
  * unchanged workers keep their process; changed ones restart; new ones start; removed ones
  * stop and their plugin databases are archived, never deleted. */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
@@ -31,8 +32,16 @@ static int load_new(struct supervisor *s, struct config **ret)
     char first[512] = "";
     int r = config_load(s->config_path, 0, &d, ret);
 
+    for (size_t i = 0; i < s->n_rejected; i++)
+        free(s->rejected[i]);
+    s->n_rejected = 0;
     for (size_t i = 0; i < d.n; i++) {
         const struct diag *it = &d.items[i];
+        /* A plugin the new file would use and cannot: /status says so until a good reload. */
+        if (r < 0 && it->severity == DIAG_ERROR && strncmp(it->path, "plugins[", 8) == 0 &&
+            s->n_rejected < SUP_REJECTED_PLUGINS &&
+            asprintf(&s->rejected[s->n_rejected], "%s: %s", it->path, it->message) >= 0)
+            s->n_rejected++;
         log_full_errno(it->severity == DIAG_ERROR ? LOG_ERR : LOG_WARNING, 0, "%s: %s%s%s (line %u)",
                        s->config_path, it->path, *it->path ? ": " : "", it->message, it->line);
         if (!*first && it->severity == DIAG_ERROR)
@@ -203,6 +212,7 @@ static void reload(struct supervisor *s)
         log_warning("status.address/port changed: takes effect when the service restarts");
     old = s->config;
     s->config = next;
+    plugins_prepare(s); /* before the workers that need the packages start */
     r = apply(s, next, &changed);
     if (r < 0)
         log_error_errno(r, "Reload failed half-way: %m");

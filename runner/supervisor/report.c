@@ -164,6 +164,38 @@ static void write_instance(struct json_writer *w, const struct supervisor *s, co
 
 /* A plugin is active when a running instance uses it, loaded when an enabled one does,
  * disabled when declared off (the seed's plugin states, as the supervisor sees them). */
+/* A plugin the shape of the declared ones, without a declaration behind it. */
+static void write_plugin_row(struct json_writer *w, const char *id, const char *version,
+                             const char *state, const char *reason)
+{
+    json_begin_object(w);
+    json_key(w, "id");
+    json_string(w, id);
+    json_key(w, "version");
+    json_string(w, version);
+    json_key(w, "used_by");
+    json_begin_array(w);
+    json_end_array(w);
+    json_key(w, "state");
+    json_string(w, state);
+    json_key(w, "path");
+    json_null(w);
+    json_key(w, "sha256");
+    json_null(w);
+    json_key(w, "reason");
+    json_string(w, reason);
+    json_end_object(w);
+}
+
+/* No longer declared (bot.db's trashed and deleted), and rejected by a refused reload. */
+static void write_gone_plugins(struct json_writer *w, const struct supervisor *s)
+{
+    for (size_t i = 0; i < s->n_gone; i++)
+        write_plugin_row(w, s->gone[i].id, s->gone[i].version, s->gone[i].state, NULL);
+    for (size_t i = 0; i < s->n_rejected; i++)
+        write_plugin_row(w, NULL, NULL, "rejected", s->rejected[i]);
+}
+
 static void write_plugins(struct json_writer *w, const struct supervisor *s)
 {
     const struct config *cfg = s->config;
@@ -191,8 +223,15 @@ static void write_plugins(struct json_writer *w, const struct supervisor *s)
         json_key(w, "state");
         json_string(w, !p->enabled ? "disabled" : running ? "active" : used ? "loaded"
                                                                           : "validated");
+        json_key(w, "path");
+        json_string(w, p->path);
+        json_key(w, "sha256");
+        json_string(w, p->sha256);
+        json_key(w, "reason");
+        json_null(w);
         json_end_object(w);
     }
+    write_gone_plugins(w, s);
     json_end_array(w);
 }
 

@@ -227,6 +227,7 @@ static int start_children(struct supervisor *s)
         assert(c); /* child_new sets it whenever it succeeds */
         s->children[s->n_children++] = c;
     }
+    plugins_prepare(s);
     for (size_t i = 0; i < s->n_children; i++) {
         struct child *c = s->children[i];
         assert(c);
@@ -238,6 +239,9 @@ static int start_children(struct supervisor *s)
 
 static void supervisor_free(struct supervisor *s)
 {
+    plugins_gone_clear(s);
+    for (size_t i = 0; i < s->n_rejected; i++)
+        free(s->rejected[i]);
     for (size_t i = 0; i < s->n_children; i++)
         child_free(s->children[i]);
     free(s->children);

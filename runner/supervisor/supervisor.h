@@ -72,6 +72,16 @@ struct pending_notice {
     char *text;
 };
 
+/* Plugins bot.db knows that the config no longer declares (trashed, deleted), for /status;
+ * and the plugins a refused reload rejected, with why. Both bounded: a few are normal. */
+#define SUP_GONE_PLUGINS    64u
+#define SUP_REJECTED_PLUGINS 32u
+struct gone_plugin {
+    char *id;
+    char *version;
+    char state[16];
+};
+
 struct supervisor {
     sd_event *event;
     char *config_path;
@@ -90,6 +100,11 @@ struct supervisor {
     bool ready_sent;
     char last_status[96];     /* the last STATUS= sent to systemd */
     int64_t health_error_window_s, health_sync_max_age_s;
+    struct gone_plugin gone[SUP_GONE_PLUGINS];
+    size_t n_gone;
+    char *rejected[SUP_REJECTED_PLUGINS]; /* "plugins[N].path: reason" of the last refused
+                                           * reload; cleared by an accepted one */
+    size_t n_rejected;
 };
 
 /* supervisor.c */
@@ -118,6 +133,10 @@ const struct child_room *child_room_find(const struct child *c, const char *name
 void child_rooms_clear(struct child *c);
 /* Whether a subscription (or the admin room it posts to) is an alias, resolved by its worker. */
 bool child_has_alias(const struct child *c);
+
+/* plugins.c: the declared plugins' states in bot.db, package extractions, the trash. */
+void plugins_prepare(struct supervisor *s);
+void plugins_gone_clear(struct supervisor *s);
 
 /* reload.c */
 void supervisor_reload(struct supervisor *s);

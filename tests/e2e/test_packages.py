@@ -196,3 +196,60 @@ def test_run_refuses_a_hostile_package_and_extracts_nothing(botrunner, credentia
     assert "could leave the package" in res.stderr
     assert not (state / "plugins" / "packages").exists()
     assert not (tmp_path / "evil.sh").exists()
+
+
+from test_fleet import make_fleet  # noqa: E402,F401  (the fixture)
+from botworker import wait_until  # noqa: E402
+
+
+def plugins_of(fleet):
+    return fleet.status()["plugins"]
+
+
+def test_plugin_states_extraction_trash_and_rejection(synapse, make_person, make_fleet,
+                                                       tmp_path):
+    """A fleet of echo.mbp: loaded into plugins/packages/<sha256> (0700, files 0500) and
+    active; a reload that drops it moves the extraction to trash/ and shows it trashed, the
+    next (past the retention) deleted; a refused reload shows the plugin it rejects."""
+    alice = make_person(synapse)
+    room = alice.create_room(name="packages")
+    fleet = make_fleet(synapse, count=1, rooms=[room],
+                       env={"BOTRUNNER_TRASH_RETENTION_S": "2"})
+    fleet.start()
+    fleet.join(alice)
+    import hashlib
+    sha = hashlib.sha256(pathlib.Path(fleet.plugin_path).read_bytes()).hexdigest()
+    wait_until(lambda: plugins_of(fleet)[0]["state"] == "active", 30, "the plugin active",
+               guard=fleet.assert_running)
+    p = plugins_of(fleet)[0]
+    assert (p["id"], p["sha256"], p["path"]) == ("botrunner.echo", sha, fleet.plugin_path)
+    extracted = fleet.state_dir / "plugins" / "packages" / sha
+    assert stat.S_IMODE(extracted.stat().st_mode) == 0o700
+    assert stat.S_IMODE((extracted / "echo.so").stat().st_mode) == 0o500
+
+    # A refused reload: the new file names a package that cannot load.
+    broken = write_zip(tmp_path / "broken.mbp", good_members(so=b"not ELF"))
+    cfg = fleet.config()
+    cfg["plugins"].append({"path": str(broken)})
+    fleet.reload(cfg)
+    wait_until(lambda: any(q["state"] == "rejected" for q in plugins_of(fleet)), 30,
+               "the rejection in /status", guard=fleet.assert_running)
+    rejected = [q for q in plugins_of(fleet) if q["state"] == "rejected"][0]
+    assert rejected["reason"].startswith("plugins[1].path: plugin test.bad 1.0.0")
+    assert "not an ELF file" in rejected["reason"]
+
+    # The plugin and its instance removed: the extraction goes to the trash.
+    fleet.remove_instance("echo-1")
+    cfg = fleet.config()
+    cfg["plugins"] = []
+    fleet.reload(cfg)
+    wait_until(lambda: any(q["state"] == "trashed" for q in plugins_of(fleet)), 30,
+               "the plugin trashed", guard=fleet.assert_running)
+    assert not any(q["state"] == "rejected" for q in plugins_of(fleet))
+    assert not extracted.exists() and (fleet.state_dir / "trash" / sha).is_dir()
+    import time
+    time.sleep(3)
+    fleet.reload(cfg)
+    wait_until(lambda: any(q["state"] == "deleted" for q in plugins_of(fleet)), 30,
+               "the plugin deleted", guard=fleet.assert_running)
+    assert not (fleet.state_dir / "trash" / sha).exists()

@@ -47,8 +47,10 @@ static const char full_doc[] =
         "\"last_error\":\"exited with status 1\"}],"
         "\"plugins\":["
         "{\"id\":\"xyz.maubot.echo\",\"version\":\"1.0.0\",\"state\":\"active\","
-        "\"used_by\":[\"echo-1\",\"echo-2\",\"echo-3\"]},"
-        "{\"id\":\"sna.instagram\",\"version\":\"1.0.0\",\"state\":\"loaded\",\"used_by\":[]}],"
+        "\"used_by\":[\"echo-1\",\"echo-2\",\"echo-3\"],\"reason\":null},"
+        "{\"id\":\"sna.instagram\",\"version\":\"1.0.0\",\"state\":\"loaded\",\"used_by\":[],\"reason\":null},"
+        "{\"id\":null,\"version\":null,\"state\":\"rejected\",\"used_by\":[],\"reason\":"
+        "\"plugins[2].path: module \\\"x.so\\\" does not exist\"}],"
         "\"notifications\":["
         "{\"timestamp\":\"2026-11-25T17:50:00Z\",\"source_instance\":\"echo-3\","
         "\"severity\":\"ERROR\",\"message\":\"echo-3 exited with status 1; restarting in 30 s\"},"
@@ -78,9 +80,11 @@ static const char full_table[] =
         "#later:clarun.xyz: M_NOT_FOUND Room alias not found\n"
         "\n"
         "PLUGINS\n"
-        "ID               VERSION  STATE   USED BY\n"
-        "xyz.maubot.echo  1.0.0    active  echo-1, echo-2, echo-3\n"
-        "sna.instagram    1.0.0    loaded  -\n"
+        "ID               VERSION  STATE     USED BY                 REASON\n"
+        "xyz.maubot.echo  1.0.0    active    echo-1, echo-2, echo-3  -\n"
+        "sna.instagram    1.0.0    loaded    -                       -\n"
+        "-                -        rejected  -                       plugins[2].path: module "
+        "\"x.so\" does not exist\n"
         "\n"
         "RECENT NOTIFICATIONS\n"
         "TIME       INSTANCE  SEVERITY  MESSAGE\n"
@@ -628,7 +632,7 @@ static void test_render_hostile(void **state)
     free(out);
     out = render("{\"instances\":[],\"plugins\":[{\"used_by\":[1,null,\"a\"]}]}");
     assert_non_null(strstr(out, "INSTANCES\n(none)\n"));
-    assert_non_null(strstr(out, "\n?   ?        ?      ?, -, a\n"));
+    assert_non_null(strstr(out, "\n?   ?        ?      ?, -, a  ?\n"));
     assert_non_null(strstr(out, "RECENT NOTIFICATIONS\n?\n"));
     free(out);
 }
