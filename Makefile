@@ -198,13 +198,14 @@ demo: deps
 
 # Benchmarks (docs/benchmarks.md): each prints figures and asserts nothing. The C ones link
 # the library as the unit tests do; the Python ones start Synapse with the e2e harness.
-BENCH_BIN  := $(BUILD)/bench/event-cost $(BUILD)/bench/upload-rss
+BENCH_BIN  := $(BUILD)/bench/event-cost $(BUILD)/bench/upload-rss $(BUILD)/bench/package-load
 $(BUILD)/bench/%: bench/%.c $(BUILD)/libbotrunner.a
 	@mkdir -p $(dir $@)
 	$(call say,CCLD,$@)$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libbotrunner.a $(LDLIBS)
 
 bench: $(BUILD)/botrunner plugins fixtures $(BENCH_BIN) $(VENV)/.done
 	@$(PYTHON) bench/check-1000.py $(BUILD)/botrunner
+	@$(BUILD)/bench/package-load $(BUILD)/plugins/echo.mbp
 	@$(BUILD)/bench/event-cost $(BUILD)/plugins/echo
 	@$(VENV)/bin/python bench/roundtrip.py $(BUILD)/botrunner
 	@$(VENV)/bin/python bench/worker-memory.py $(BUILD)/botrunner
