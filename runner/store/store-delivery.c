@@ -211,6 +211,45 @@ int store_event_is_handled(struct store *s, const char *instance_id, const char 
     return r < 0 ? r : r > 0;
 }
 
+int store_dispatch_begin(struct store *s, const char *instance_id, const char *event_id,
+                         int64_t now, unsigned *ret_attempts)
+{
+    _cleanup_(store_stmt_releasep) struct store_stmt *q = NULL;
+    int r;
+
+    assert(s);
+    assert(ret_attempts);
+    if ((r = store_check_line(instance_id, STORE_ID_MAX, false)) < 0 ||
+        (r = store_check_line(event_id, STORE_ID_MAX, false)) < 0)
+        return r;
+    /* One statement: the same event again counts one more attempt, another starts at 1. */
+    r = store_stmt_get(s,
+                       "INSERT INTO dispatching (instance_id, event_id, attempts, started_at)"
+                       "  VALUES (?1, ?2, 1, ?3) ON CONFLICT (instance_id) DO UPDATE SET"
+                       "    attempts = CASE WHEN event_id = excluded.event_id"
+                       "      THEN attempts + 1 ELSE 1 END,"
+                       "    event_id = excluded.event_id, started_at = excluded.started_at"
+                       "  RETURNING attempts",
+                       &q);
+    if (r >= 0)
+        r = store_bind_values(q->stmt, STORE_VALUES_(STORE_TEXT(instance_id), STORE_TEXT(event_id),
+                                                     STORE_INT64(now)));
+    if (r >= 0)
+        r = store_step_row(q->stmt);
+    if (r == 0)
+        r = -EIO;
+    if (r < 0)
+        return r;
+    *ret_attempts = (unsigned)sqlite3_column_int(q->stmt, 0);
+    return 0;
+}
+
+int store_dispatch_clear(struct store *s, const char *instance_id)
+{
+    assert(s);
+    return store_write(s, "DELETE FROM dispatching WHERE instance_id = ?1", STORE_TEXT(instance_id));
+}
+
 int store_event_prune(struct store *s, int64_t older_than)
 {
     assert(s);

@@ -84,6 +84,16 @@ static const char *const migrations[] = {
         "  password    BLOB NOT NULL," /* sealed */
         "  created_at  INTEGER NOT NULL"
         ");",
+        /* 3: the event an instance's plugin is handling, written before the plugin sees it
+         * and cleared when the batch commits: one still there at start was in flight when
+         * its worker died, and attempts counts how often (a poison event is skipped). */
+        "CREATE TABLE dispatching ("
+        "  instance_id TEXT PRIMARY KEY NOT NULL"
+        "                REFERENCES instances (id) ON DELETE CASCADE,"
+        "  event_id    TEXT NOT NULL,"
+        "  attempts    INTEGER NOT NULL,"
+        "  started_at  INTEGER NOT NULL"
+        ");",
 };
 
 int store_schema_version(void)

@@ -164,6 +164,12 @@ int store_event_mark_handled(struct store *s, const char *instance_id, const cha
 /* 1 when the event was marked handled, 0 when not (a read: for deciding how far back to
  * fetch a gap; handling itself goes through store_event_mark_handled()). */
 int store_event_is_handled(struct store *s, const char *instance_id, const char *event_id);
+/* The event an instance is handling, written (and so on disk, WAL) before its plugin sees
+ * it: *ret_attempts is 1 for a new event, one more each time the same event starts again
+ * (its worker died handling it). Cleared when the batch's marks commit. */
+int store_dispatch_begin(struct store *s, const char *instance_id, const char *event_id,
+                         int64_t now, unsigned *ret_attempts);
+int store_dispatch_clear(struct store *s, const char *instance_id);
 /* Forget marks made before older_than (events that old are past any catch-up window). */
 int store_event_prune(struct store *s, int64_t older_than);
 

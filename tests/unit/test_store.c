@@ -289,7 +289,7 @@ static void test_migration_sets_version_and_wal(void **state)
     struct fixture *f = *state;
 
     store_close(open_ok(f, KEY_A));
-    assert_int_equal(store_schema_version(), 2);
+    assert_int_equal(store_schema_version(), 3);
     assert_int_equal(raw_int(f->db, "PRAGMA user_version"), store_schema_version());
     assert_int_equal(raw_int(f->db, "SELECT count(*) FROM sqlite_master WHERE type = 'table'"
                                     "  AND name IN ('meta', 'accounts', 'instances', 'plugins',"
@@ -1043,13 +1043,42 @@ static void test_migration_from_version_1(void **state)
     assert_int_equal(store_instance_set_state(s, "bot-1", "created", NULL, 1), 0);
     assert_int_equal(store_account_put(s, "bot-1", USER, "DEVICE1", TOKEN), 0);
     store_close(s);
-    raw_exec(f->db, "DROP TABLE account_passwords; PRAGMA user_version = 1");
+    /* Version 1 had neither the passwords (2) nor the dispatching table (3). */
+    raw_exec(f->db, "DROP TABLE account_passwords; DROP TABLE dispatching;"
+                    " PRAGMA user_version = 1");
     s = open_ok(f, KEY_A);
     assert_int_equal(raw_int(f->db, "PRAGMA user_version"), store_schema_version());
     assert_int_equal(store_account_get(s, "bot-1", &user, NULL, NULL), 0);
     assert_string_equal(user, USER);
     free(user);
     assert_int_equal(store_account_password_put(s, "bot-1", USER, "generated-pw"), 0);
+    store_close(s);
+}
+
+/* The event being handled counts its attempts across restarts of the worker (a reopened
+ * store), starts again at 1 for another event, and is gone once cleared. */
+static void test_dispatch_attempts(void **state)
+{
+    struct fixture *f = *state;
+    struct store *s = open_ok(f, KEY_A);
+    unsigned attempts = 0;
+
+    assert_int_equal(store_instance_set_state(s, "bot-1", "created", NULL, 1), 0);
+    assert_int_equal(store_dispatch_begin(s, "bot-1", "$a", 10, &attempts), 0);
+    assert_int_equal(attempts, 1);
+    store_close(s);
+    s = open_ok(f, KEY_A);
+    assert_int_equal(store_dispatch_begin(s, "bot-1", "$a", 11, &attempts), 0);
+    assert_int_equal(attempts, 2);
+    assert_int_equal(store_dispatch_begin(s, "bot-1", "$b", 12, &attempts), 0);
+    assert_int_equal(attempts, 1);
+    assert_int_equal(store_dispatch_clear(s, "bot-1"), 0);
+    assert_int_equal(raw_int(f->db, "SELECT count(*) FROM dispatching"), 0);
+    assert_int_equal(store_dispatch_begin(s, "bot-1", "$b", 13, &attempts), 0);
+    assert_int_equal(attempts, 1);
+    /* Hostile ids change nothing. */
+    assert_int_equal(store_dispatch_begin(s, "bot-1", "$c\n", 14, &attempts), -EINVAL);
+    assert_int_equal(raw_int(f->db, "SELECT count(*) FROM dispatching"), 1);
     store_close(s);
 }
 
@@ -1499,6 +1528,7 @@ int main(void)
             T(test_stale_wal_not_replayed),
             T(test_notifications),
             T(test_migration_from_version_1),
+            T(test_dispatch_attempts),
             T(test_account_password),
             T(test_transactions_nest_and_roll_back),
             T(test_stmt_cache_busy_is_detected),
