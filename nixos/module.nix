@@ -205,6 +205,15 @@ let
             out).
           '';
         };
+        eventRetries = mkOption {
+          type = types.ints.between 0 render.limits.eventRetries;
+          default = di.eventRetries;
+          description = ''
+            How often an event is handed to the plugin again after the worker died handling
+            it, before it is skipped (logged with its id and sender, and an ERROR notice): a
+            message that crashes the plugin costs this many restarts, not a crash loop.
+          '';
+        };
         settings = mkOption {
           type = types.attrsOf jsonValue;
           default = { };

@@ -86,6 +86,7 @@ let
     errorNotificationLevel = "ERROR";
     catchUpMaxAge = 3600;
     sendRate = 10;
+    eventRetries = 1;
     settings = { };
   };
   limits = {
@@ -94,6 +95,7 @@ let
     backoffSeconds = 86400;
     catchUpMaxAge = 30 * 86400;
     sendRate = 1000;
+    eventRetries = 10;
     notificationsPerMinute = 600;
     displayname = 256;
     instances = 10000;
@@ -293,6 +295,7 @@ let
     ++ rangeError "${p}.rateLimit.backoffSeconds" i.rateLimit.backoffSeconds 0 limits.backoffSeconds
     ++ rangeError "${p}.catchUpMaxAge" i.catchUpMaxAge 0 limits.catchUpMaxAge
     ++ rangeError "${p}.sendRate" i.sendRate 1 limits.sendRate
+    ++ rangeError "${p}.eventRetries" i.eventRetries 0 limits.eventRetries
     ++ levelError "${p}.errorNotificationLevel" i.errorNotificationLevel
     ++ concatMap (f: optional (!isBool i.features.${f}) (err "${p}.features.${f}" "expected a boolean")) (attrNames i.features)
     ++ (if !isAttrs i.settings then [ (err "${p}.settings" "expected an attribute set of plugin settings") ]
@@ -421,6 +424,7 @@ let
       error_notification_level = i.errorNotificationLevel;
       catch_up_max_age = i.catchUpMaxAge;
       send_rate = i.sendRate;
+      event_retries = i.eventRetries;
       config = i.settings;
     }
     // optionalAttr "password_file" (if i.passwordFile == null then null else credentialNames.password id)
@@ -431,7 +435,7 @@ let
   keyOrder = [
     "id" "plugin" "user" "password_file" "enabled" "displayname" "room_subscriptions" "command_prefix"
     "features" "auto_fetch" "rate_limiting" "caching" "rate_limit" "max_requests_per_minute"
-    "burst_size" "backoff_seconds" "error_notification_level" "catch_up_max_age" "send_rate" "config"
+    "burst_size" "backoff_seconds" "error_notification_level" "catch_up_max_age" "send_rate" "event_retries" "config"
     "homeserver" "server_name" "url" "allow_remote" "state_directory" "secret_key_file"
     "registration_token_file" "status" "address" "port" "allow_non_loopback" "reserved_ports"
     "notifications" "room" "sender" "max_per_minute" "logging" "level" "plugins" "path" "instances"

@@ -124,6 +124,8 @@ static int apply_defaults(struct config *c, const struct yaml_node *root)
             in->catch_up_max_age = CONFIG_DEFAULT_CATCH_UP;
         if (!yaml_map_get(n, "send_rate"))
             in->send_rate = CONFIG_DEFAULT_SEND_RATE;
+        if (!yaml_map_get(n, "event_retries"))
+            in->event_retries = CONFIG_DEFAULT_EVENT_RETRIES;
     }
     return 0;
 }
@@ -290,6 +292,7 @@ int config_instance_fingerprint(const struct config *cfg, const struct config_in
     json_int(&w, in->error_notification_level);
     json_int(&w, in->catch_up_max_age);
     json_int(&w, in->send_rate);
+    json_int(&w, in->event_retries);
     json_end_array(&w);
     r = json_writer_steal(&w, ret, &len);
     json_writer_done(&w);

@@ -15,6 +15,9 @@
 /* Sends a second an instance's outbox allows: far above a conversation's pace, so it never
  * slows a bot that answers people, while a plugin in a loop cannot flood a room. */
 #define CONFIG_DEFAULT_SEND_RATE      10
+/* One more try after a crash while handling an event: a crash that was not the event's
+ * fault (a kill, an OOM) is survived, one that is (a poison event) costs one restart. */
+#define CONFIG_DEFAULT_EVENT_RETRIES  1
 /* reserved_ports when absent: the seed's Matrix, Slack bridge and Forgejo ports. */
 extern const uint16_t config_default_reserved_ports[3];
 
@@ -83,6 +86,8 @@ struct config_instance {
     int error_notification_level; /* syslog priority */
     int64_t catch_up_max_age;
     int64_t send_rate;           /* Matrix sends a second; the guard on the outbox */
+    int64_t event_retries;       /* times an event is handed over again after its worker died
+                                  * handling it, before it is skipped */
     char *settings_json; /* the free-form `config:` subtree as JSON text ("{}" when absent) */
 };
 

@@ -92,6 +92,7 @@ static const cyaml_schema_field_t instance_fields[] = {
                      error_notification_level, level_strings, CYAML_ARRAY_LEN(level_strings)),
     CYAML_FIELD_INT("catch_up_max_age", OPT, struct config_instance, catch_up_max_age),
     CYAML_FIELD_INT("send_rate", OPT, struct config_instance, send_rate),
+    CYAML_FIELD_INT("event_retries", OPT, struct config_instance, event_retries),
     CYAML_FIELD_IGNORE("config", OPT),
     CYAML_FIELD_END,
 };

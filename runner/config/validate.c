@@ -25,6 +25,7 @@
 #define BACKOFF_MAX           86400
 #define CATCH_UP_MAX          (30 * 86400) /* handled-event ids are kept this long */
 #define SEND_RATE_MAX         1000 /* a second: the token bucket's resolution (ms) */
+#define EVENT_RETRIES_MAX     10   /* each costs a worker restart with backoff */
 #define NOTIFY_RATE_MAX       600
 #define INSTANCE_ID_MAX       64 /* becomes a file name: plugins/<id>.db */
 #define DISPLAYNAME_MAX       256
@@ -490,6 +491,7 @@ static void validate_instance_fields(struct validator *v, const struct yaml_node
     }
     check_range(v, inst, "catch_up_max_age", 0, CATCH_UP_MAX);
     check_range(v, inst, "send_rate", 1, SEND_RATE_MAX);
+    check_range(v, inst, "event_retries", 0, EVENT_RETRIES_MAX);
 }
 
 /* The plugin settings become JSON text now: the conversion is where their size is known. */

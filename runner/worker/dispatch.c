@@ -1,7 +1,15 @@
-/* Handing timeline events to the plugin, each exactly once: one bot.db transaction marks
- * the event handled and holds every send the plugin queued for it, so after a crash either
- * both happened (the replies go out with their stored transaction ids) or neither did (the
- * event is handled again). Sends wait for the commit before they reach the network. */
+/* Handing timeline events to the plugin, each exactly once. The plugin runs outside any
+ * bot.db transaction (so a slow one holds no lock another bot waits for): its sends are
+ * staged in memory, and the batch's one short transaction writes them with the events'
+ * handled marks, so after a crash either both happened (the replies go out with their
+ * stored transaction ids) or neither did (the event is handled again). Sends wait for the
+ * commit before they reach the network.
+ *
+ * Poison events: before the plugin sees an event, bot.db records it as the one in flight,
+ * with the attempts so far. An event still in flight when its worker died is handed over
+ * again event_retries times; then it is skipped, marked handled, logged with its id and
+ * sender and reported as an ERROR, so one bad message costs a restart or two, not a crash
+ * loop while it is younger than catch_up_max_age. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -100,6 +108,70 @@ static int deliver_event(struct worker *w, const char *room_id, const struct mx_
     return p->event ? p->event(w->plugin_state, &e) : 0;
 }
 
+/* A callback that kept the loop this long stalled the bot: said, with the plugin's name. */
+static void time_callback(struct worker *w, const char *room_id, const struct mx_event *ev,
+                          int64_t started_ms)
+{
+    int64_t took = worker_now_ms() - started_ms;
+
+    if (took >= WORKER_SLOW_CALLBACK_MS)
+        log_room(LOG_WARNING, room_id, ev->event_id,
+                 "Plugin %s blocked its event loop for %.1f s handling %s (callbacks must not "
+                 "block: use spawn, timers and the runner's HTTP)",
+                 w->inst->plugin, (double)took / 1000.0, ev->event_id);
+}
+
+static int remember_handled(struct worker *w, const char *event_id)
+{
+    char *copy;
+
+    if (w->n_batch_handled == w->cap_batch_handled) {
+        size_t cap = w->cap_batch_handled ? w->cap_batch_handled * 2 : 64;
+        char **grown = reallocarray(w->batch_handled, cap, sizeof(char *));
+        if (!grown)
+            return -ENOMEM;
+        w->batch_handled = grown;
+        w->cap_batch_handled = cap;
+    }
+    copy = strdup(event_id);
+    if (!copy)
+        return -ENOMEM;
+    w->batch_handled[w->n_batch_handled++] = copy;
+    return 0;
+}
+
+static bool in_batch(const struct worker *w, const char *event_id)
+{
+    for (size_t i = 0; i < w->n_batch_handled; i++)
+        if (streq(w->batch_handled[i], event_id))
+            return true;
+    return false;
+}
+
+/* Record ev as in flight; true (and the event skipped, reported) when it was in flight
+ * through more worker deaths than event_retries allows. */
+static int poisoned(struct worker *w, const char *room_id, const struct mx_event *ev)
+{
+    unsigned attempts = 0;
+    int r = store_dispatch_begin(w->store, w->inst->id, ev->event_id, worker_now_ms() / 1000,
+                                 &attempts);
+
+    if (r < 0)
+        return r;
+    if (attempts <= (unsigned)w->inst->event_retries + 1) {
+        if (attempts > 1)
+            log_room(LOG_WARNING, room_id, ev->event_id,
+                     "Event %s from %s was being handled when the worker died; handing it "
+                     "over again (attempt %u of %lld)",
+                     ev->event_id, ev->sender, attempts, (long long)w->inst->event_retries + 1);
+        return 0;
+    }
+    log_room(LOG_ERR, room_id, ev->event_id,
+             "Skipped event %s from %s in %s: the worker died handling it %u times (plugin %s)",
+             ev->event_id, ev->sender, room_id, attempts - 1, w->inst->plugin);
+    return 1;
+}
+
 static bool is_message(const struct mx_event *ev)
 {
     return streq(ev->type, "m.room.message") && ev->body && !ev->redacted;
@@ -126,36 +198,90 @@ int dispatch_event(struct worker *w, const char *room_id, const struct mx_event 
     int64_t now = worker_now_ms();
     int r;
 
-    if (!wanted(w, room_id, ev, cutoff_ms, skipped_old))
+    if (!wanted(w, room_id, ev, cutoff_ms, skipped_old) || in_batch(w, ev->event_id))
         return 0;
-    r = store_transaction_begin(w->store);
+    r = store_event_is_handled(w->store, w->inst->id, ev->event_id);
+    if (r != 0)
+        return r < 0 ? r : 0;
+    r = poisoned(w, room_id, ev);
     if (r < 0)
         return r;
-    r = store_event_mark_handled(w->store, w->inst->id, ev->event_id, now / 1000);
-    if (r == -EEXIST) {
-        store_transaction_rollback(w->store);
-        return 0;
+    if (r == 0) {
+        w->dispatching = true;
+        r = is_message(ev) ? deliver_message(w, room_id, ev) : deliver_event(w, room_id, ev);
+        w->dispatching = false;
+        time_callback(w, room_id, ev, now);
+        /* A plugin's failure is its own: the event counts as handled, not retried forever. */
+        if (r < 0)
+            log_room(LOG_ERR, room_id, ev->event_id, "Plugin %s failed on event %s from %s: %s",
+                     w->inst->plugin, ev->event_id, ev->sender, strerror(-r));
     }
-    if (r < 0) {
-        store_transaction_rollback(w->store);
-        return r;
-    }
-    w->dispatching = true;
-    outbox_mark(w);
-    r = is_message(ev) ? deliver_message(w, room_id, ev) : deliver_event(w, room_id, ev);
-    w->dispatching = false;
-    /* A plugin's failure is its own: the event counts as handled, not retried forever. */
-    if (r < 0)
-        log_room(LOG_ERR, room_id, ev->event_id, "Plugin %s failed on event %s: %s",
-                 w->inst->plugin, ev->event_id, strerror(-r));
     if (is_message(ev)) {
-        (void)store_instance_touch_message(w->store, w->inst->id, now / 1000);
         link_message(w, now / 1000);
+        w->batch_messages = true;
     }
-    r = store_transaction_commit(w->store);
+    return remember_handled(w, ev->event_id);
+}
+
+void dispatch_batch_begin(struct worker *w)
+{
+    w->batch_open = true;
+    outbox_mark(w);
+}
+
+/* The batch's one write: every handled mark, every staged send, the in-flight record
+ * cleared, the sync position; then the sends may go out. */
+int dispatch_batch_commit(struct worker *w, const char *next_batch)
+{
+    int64_t now = worker_now_ms() / 1000;
+    int r;
+
+    r = store_transaction_begin(w->store);
+    for (size_t i = 0; r >= 0 && i < w->n_batch_handled; i++) {
+        r = store_event_mark_handled(w->store, w->inst->id, w->batch_handled[i], now);
+        if (r == -EEXIST) /* handled meanwhile by another run of this instance: fine */
+            r = 0;
+    }
+    if (r >= 0)
+        r = outbox_commit_staged(w);
+    if (r >= 0)
+        r = store_dispatch_clear(w->store, w->inst->id);
+    if (r >= 0 && w->batch_messages)
+        r = store_instance_touch_message(w->store, w->inst->id, now);
+    w->batch_messages = false;
+    if (r >= 0 && next_batch)
+        r = store_sync_position_set(w->store, w->inst->id, next_batch, w->filter_id);
+    if (r >= 0)
+        r = store_transaction_commit(w->store);
+    else
+        store_transaction_rollback(w->store);
+    w->batch_open = false;
+    for (size_t i = 0; i < w->n_batch_handled; i++)
+        free(w->batch_handled[i]);
+    w->n_batch_handled = 0;
     if (r < 0) {
         outbox_drop_marked(w);
         return r;
     }
+    outbox_staged_written(w);
     return 0;
+}
+
+void dispatch_batch_abort(struct worker *w)
+{
+    w->batch_open = false;
+    w->batch_messages = false;
+    for (size_t i = 0; i < w->n_batch_handled; i++)
+        free(w->batch_handled[i]);
+    w->n_batch_handled = 0;
+    outbox_drop_marked(w);
+}
+
+void dispatch_free(struct worker *w)
+{
+    for (size_t i = 0; i < w->n_batch_handled; i++)
+        free(w->batch_handled[i]);
+    free(w->batch_handled);
+    w->batch_handled = NULL;
+    w->n_batch_handled = w->cap_batch_handled = 0;
 }

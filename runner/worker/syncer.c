@@ -87,18 +87,12 @@ static void prune_marks(struct worker *w)
         log_warning_errno(r, "Cannot prune old handled-event marks: %m");
 }
 
-/* Save the position only after every event of the batch was handled (or deliberately
- * skipped): a crash before this line replays the batch, and the marks make that harmless. */
+/* The position was saved with the batch's marks (dispatch_batch_commit): a crash before
+ * that commit replays the batch, and the marks make that harmless. */
 static void batch_done(struct worker *w)
 {
     struct sync_job *j = w->job;
-    int r;
 
-    r = store_sync_position_set(w->store, w->inst->id, j->batch->next_batch, w->filter_id);
-    if (r < 0) {
-        log_error_errno(r, "Cannot save the sync position: %m");
-        return worker_fail(w, r, "Cannot save the sync position");
-    }
     free(w->next_batch);
     w->next_batch = TAKE_PTR(j->batch->next_batch);
     prune_marks(w);
@@ -134,27 +128,23 @@ static int dispatch_room(struct worker *w, size_t i, int64_t cutoff, size_t *ski
     return 0;
 }
 
-/* One bot.db transaction per batch (each event a savepoint inside it): the marks and the
- * replies of the whole batch land together, and the batch costs one commit instead of one
- * per event. A crash before the commit replays the batch, which is exactly as safe. */
+/* The plugin sees the batch's events one by one, no bot.db transaction open; then one short
+ * transaction writes the marks, the staged replies and the sync position together, at one
+ * commit for the batch. A crash before the commit replays the batch, which is as safe. */
 static void dispatch_batch(struct worker *w)
 {
     struct mx_sync_batch *b = w->job->batch;
     int64_t cutoff = cutoff_ms(w);
     size_t skipped = 0;
-    int r;
+    int r = 0;
 
-    r = store_transaction_begin(w->store);
-    if (r < 0)
-        return worker_fail(w, r, "Cannot begin a bot.db transaction");
-    w->batch_open = true;
+    dispatch_batch_begin(w);
     for (size_t i = 0; r >= 0 && i < b->n_joined; i++)
         r = dispatch_room(w, i, cutoff, &skipped);
     if (r >= 0)
-        r = store_transaction_commit(w->store);
+        r = dispatch_batch_commit(w, b->next_batch);
     else
-        store_transaction_rollback(w->store);
-    w->batch_open = false;
+        dispatch_batch_abort(w); /* nothing of it is kept: the batch replays */
     if (r < 0)
         return worker_fail(w, r, "Cannot record handled events in bot.db");
     if (skipped)
@@ -295,8 +285,13 @@ static void handle_batch(struct worker *w, struct mx_sync_batch *b)
     /* The first sync of an account is its history, not news: the bot was not down, it did
      * not exist yet. Only the position is taken. */
     if (initial) {
+        int r;
         log_info("Initial sync: %zu joined room%s; earlier messages are not handled",
                  b->n_joined, b->n_joined == 1 ? "" : "s");
+        dispatch_batch_begin(w);
+        r = dispatch_batch_commit(w, b->next_batch);
+        if (r < 0)
+            return worker_fail(w, r, "Cannot save the sync position");
         return batch_done(w);
     }
     fill_next_gap(w);

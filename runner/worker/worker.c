@@ -280,6 +280,7 @@ static void worker_free(struct worker *w)
     outbox_free(w);
     rooms_free(w);
     syncer_free(w);
+    dispatch_free(w);
     plugin_host_free(w->plugin);
     workdir_free(w);
     free(w->settings);

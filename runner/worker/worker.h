@@ -32,6 +32,9 @@ struct sync_job;
 /* A subscribed room that cannot be joined is tried again after this, doubling to the cap. */
 #define WORKER_JOIN_RETRY_MS     (30u * 1000u)
 #define WORKER_JOIN_RETRY_MAX_MS (30u * 60u * 1000u)
+/* A plugin callback that keeps the loop this long gets a warning naming the plugin: the
+ * bot answers nothing meanwhile. */
+#define WORKER_SLOW_CALLBACK_MS 1000
 /* Sends in flight at once: one keeps them in order, which a conversation needs. */
 #define WORKER_SENDS_IN_FLIGHT 1u
 /* The context of an admin notice: the seed asks for the last 10 lines. */
@@ -117,7 +120,10 @@ struct worker {
     void *plugin_state;
     bool plugin_started;
     bool dispatching;
-    bool batch_open;            /* the batch's bot.db transaction is open */
+    bool batch_open;            /* a batch is being dispatched: sends are staged */
+    char **batch_handled;       /* the batch's events handled so far, marked at its commit */
+    size_t n_batch_handled, cap_batch_handled;
+    bool batch_messages;        /* a message among them: last_message_at moves */
     struct br_instance api;
     struct passive_registry *passive;
     struct token_bucket *plugin_bucket;
@@ -174,10 +180,17 @@ void rooms_free(struct worker *w);
 int syncer_start(struct worker *w);
 void syncer_free(struct worker *w);
 
-/* dispatch.c: hand one timeline event to the plugin, exactly once. Returns 0, or a
- * negative errno when bot.db failed (the batch must not be acknowledged then). */
+/* dispatch.c: hand timeline events to the plugin, exactly once. A batch is begun, its
+ * events dispatched (0, or a negative errno when bot.db failed: the batch must not be
+ * acknowledged then), and committed with its sync position (NULL: a gap page or the like,
+ * no position to save) in one short transaction. */
+void dispatch_batch_begin(struct worker *w);
 int dispatch_event(struct worker *w, const char *room_id, const struct mx_event *ev,
                    int64_t cutoff_ms, size_t *skipped_old);
+int dispatch_batch_commit(struct worker *w, const char *next_batch);
+/* Drop what the batch staged (a bot.db failure midway: it replays). */
+void dispatch_batch_abort(struct worker *w);
+void dispatch_free(struct worker *w);
 /* True while an event is being handled: sends queued then wait for its commit. */
 bool dispatch_in_progress(const struct worker *w);
 
@@ -187,10 +200,14 @@ int outbox_load(struct worker *w);
 int outbox_queue(struct worker *w, const char *room_id, const char *type,
                  const char *content_json, br_sent_t sent, void *userdata);
 void outbox_kick(struct worker *w);
-/* Remember the queue's end before an event is dispatched; drop what was queued after it
- * when the event's transaction fails (those rows were rolled back with it). */
+/* Remember the queue's end before a batch is dispatched; drop what was queued after it when
+ * the batch's commit fails (those sends were never written nor sent). */
 void outbox_mark(struct worker *w);
 void outbox_drop_marked(struct worker *w);
+/* Inside the batch's transaction: the rows of the sends staged during it. Then, once it
+ * committed, outbox_staged_written() makes them ordinary queued sends. */
+int outbox_commit_staged(struct worker *w);
+void outbox_staged_written(struct worker *w);
 void outbox_free(struct worker *w);
 
 /* link.c: reports to the supervisor; notices from it. No-ops without one. */

@@ -76,6 +76,7 @@ class Decl:
         self.catch_up_max_age = catch_up_max_age
         self.plugin_id = plugin_id
         self.settings = settings
+        self.extra = {}  # more instance keys, rendered as they are (event_retries, ...)
 
     @property
     def password_credential(self):
@@ -98,6 +99,7 @@ class Decl:
             d["password_file"] = self.password_credential
         if self.settings is not None:
             d["config"] = self.settings
+        d.update(self.extra)
         return d
 
     def __repr__(self):

@@ -276,6 +276,7 @@ static void test_values_land_in_the_structs(void **state)
             "    error_notification_level: CRITICAL\n"
             "    catch_up_max_age: 0\n"
             "    send_rate: 1000\n"
+            "    event_retries: 0\n"
             "  - id: b\n"
             "    plugin: sna.instagram\n"
             "    user: \"@b:example.org:8448\"\n"
@@ -327,6 +328,7 @@ static void test_values_land_in_the_structs(void **state)
     assert_int_equal(a->error_notification_level, LOG_CRIT);
     assert_int_equal(a->catch_up_max_age, 0);
     assert_int_equal(a->send_rate, 1000);
+    assert_int_equal(a->event_retries, 0);
     b = &c->instances[1];
     assert_true(b->enabled);
     assert_int_equal(b->room_subscriptions_count, 2);
@@ -367,6 +369,7 @@ static void test_defaults_when_absent(void **state)
     assert_int_equal(in->error_notification_level, LOG_ERR);
     assert_int_equal(in->catch_up_max_age, 3600);
     assert_int_equal(in->send_rate, 10);
+    assert_int_equal(in->event_retries, 1);
     assert_string_equal(in->settings_json, "{}");
 }
 

@@ -13,6 +13,8 @@
  *   fetch URL          URL fetched into the work directory: "fetched ERR STATUS SIZE TYPE"
  *   json TEXT          TEXT parsed with the runner's reader and written back by its writer
  *   config             the settings as config_json() gives them, and config() calls
+ *   crash              abort(): the worker dies handling the event, every time
+ *   block N            the event loop held N seconds (at most 10), then "unblocked"
  * and every m.reaction on a message of the room is answered "reaction KEY on EVENT". */
 #include <botrunner/plugin.h>
 
@@ -22,7 +24,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define TEXT_MAX 4096
@@ -278,6 +282,29 @@ static int cmd_config(struct probe *p, const struct br_message *msg)
     return 0;
 }
 
+/* A plugin bug that kills its worker, every time this event is handed over: what the
+ * runner's poison-event handling is for. No core file; it would only slow the test. */
+static _Noreturn int cmd_crash(void)
+{
+    struct rlimit none = {0, 0};
+
+    (void)setrlimit(RLIMIT_CORE, &none);
+    abort();
+}
+
+/* What a plugin must never do: hold its event loop (at most 10 s here), as a synchronous
+ * download would. Answers when it is done. */
+static int cmd_block(struct probe *p, const struct br_message *msg, const char *args)
+{
+    long seconds = strtol(args, NULL, 10);
+    struct timespec ts = {.tv_sec = seconds < 0 ? 0 : seconds > 10 ? 10 : seconds};
+
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+        ;
+    say(p, msg->target, "unblocked");
+    return 0;
+}
+
 static int probe_command(void *state, const struct br_message *msg, const char *name,
                          const char *args)
 {
@@ -329,6 +356,10 @@ static int probe_command(void *state, const struct br_message *msg, const char *
         return cmd_json(p, msg, args);
     if (strcmp(name, "config") == 0)
         return cmd_config(p, msg);
+    if (strcmp(name, "crash") == 0)
+        return cmd_crash();
+    if (strcmp(name, "block") == 0)
+        return cmd_block(p, msg, args);
     say(p, msg->target, "unknown");
     return 0;
 }
