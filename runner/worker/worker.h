@@ -25,10 +25,11 @@ struct sync_job;
 /* The long-poll timeout: the spec's usual 30 s. The HTTP layer adds its own margin. */
 #define WORKER_SYNC_TIMEOUT_MS 30000u
 /* Pages of /messages fetched to fill a gap in a limited timeline, and events per page:
- * 10 x 100 covers a bot that was down through a busy hour in one room; older events are
- * past any sensible catch-up window. */
-#define WORKER_GAP_PAGES       10u
-#define WORKER_GAP_PAGE_EVENTS 100u
+ * 20 x 50 covers a bot that was down through a busy hour in one room; older events are
+ * past any sensible catch-up window. 50 events a page, as the sync filter's timeline, keep
+ * a page of the largest events the spec allows within SYNC_MAX_BODY (matrix/sync.h). */
+#define WORKER_GAP_PAGES       20u
+#define WORKER_GAP_PAGE_EVENTS 50u
 /* A subscribed room that cannot be joined is tried again after this, doubling to the cap. */
 #define WORKER_JOIN_RETRY_MS     (30u * 1000u)
 #define WORKER_JOIN_RETRY_MAX_MS (30u * 60u * 1000u)
