@@ -36,9 +36,25 @@ static void set_phase_state(struct child *c, enum child_phase phase, const char 
     child_set_state(c, state, error);
 }
 
-void child_set_state(struct child *c, const char *state, const char *error)
+static void resolve_last_error(struct child *c, const char *why)
+{
+    if (!c->last_error || c->last_error_resolved_at)
+        return;
+    c->last_error_resolved_at = sup_now_ms() / 1000;
+    log_info("Instance %s: the last error is over (%s): %s", c->id, why, c->last_error);
+}
+
+void child_room_error_over(struct child *c, const char *room)
+{
+    if (c->last_error_room && streq(c->last_error_room, room))
+        resolve_last_error(c, "the room reports no error");
+}
+
+void child_set_state_room(struct child *c, const char *state, const char *error,
+                          const char *room)
 {
     int64_t now = sup_now_ms();
+    bool was_running = streq(c->state, "running");
     int r;
 
     if (!streq(c->state, state)) {
@@ -47,14 +63,23 @@ void child_set_state(struct child *c, const char *state, const char *error)
     }
     if (error) {
         free(c->last_error);
+        free(c->last_error_room);
         c->last_error = strdup(error);
-    }
+        c->last_error_room = room ? strdup(room) : NULL;
+        c->last_error_resolved_at = 0;
+    } else if (!was_running && streq(state, "running") && !c->last_error_room)
+        resolve_last_error(c, "it is running again");
     r = store_instance_set_state(c->sup->store, c->id, state, error, now / 1000);
     if (r < 0)
         log_warning_errno(r, "Cannot record the state of %s: %m", c->id);
     if (streq(state, "restarting"))
         c->restarts++;
     sup_state_changed(c->sup);
+}
+
+void child_set_state(struct child *c, const char *state, const char *error)
+{
+    child_set_state_room(c, state, error, NULL);
 }
 
 int child_new(struct supervisor *s, const struct config_instance *decl, struct child **ret)
@@ -107,6 +132,7 @@ void child_free(struct child *c)
     free(c->fingerprint);
     free(c->settings);
     free(c->last_error);
+    free(c->last_error_room);
     child_rooms_clear(c);
     free(c);
 }
@@ -134,7 +160,7 @@ static void handle_report(struct child *c, const struct ipc_message *m)
     const char *v;
 
     if ((v = ipc_get(m, "STATE")))
-        child_set_state(c, v, ipc_get(m, "ERROR"));
+        child_set_state_room(c, v, ipc_get(m, "ERROR"), ipc_get(m, IPC_ERROR_ROOM));
     if (ipc_get(m, "SYNC")) {
         c->last_sync_at = field_time(m, "SYNC");
         (void)store_instance_touch_sync(c->sup->store, c->id, c->last_sync_at);

@@ -49,8 +49,13 @@ static void evaluate(struct supervisor *s, struct health_report *ret)
         .error_window_s = s->health_error_window_s,
         .sync_max_age_s = s->health_sync_max_age_s,
     };
+    char refused[HEALTH_REASON_MAX];
     size_t n = 0;
 
+    if (s->reload_refused)
+        snprintf(refused, sizeof(refused), "%zu error%s; first: %s", s->reload_errors,
+                 s->reload_errors == 1 ? "" : "s",
+                 s->reload_first_error ? s->reload_first_error : "?");
     for (size_t i = 0; i < s->n_children; i++) {
         const struct child *c = s->children[i];
         if (!counted(c))
@@ -64,7 +69,8 @@ static void evaluate(struct supervisor *s, struct health_report *ret)
             .started_at = c->started_at / 1000,
         };
     }
-    if (health_evaluate(&th, sup_now_ms() / 1000, in, n, ret) < 0)
+    if (health_evaluate(&th, sup_now_ms() / 1000, in, n, s->reload_refused ? refused : NULL,
+                        ret) < 0)
         *ret = (struct health_report){.status = HEALTH_DEGRADED};
 }
 
@@ -155,6 +161,8 @@ static void write_instance(struct json_writer *w, const struct supervisor *s, co
     iso8601(w, c->last_message_at);
     json_key(w, "last_error");
     json_string(w, c->last_error);
+    json_key(w, "last_error_resolved_at");
+    iso8601(w, c->last_error ? c->last_error_resolved_at : 0);
     json_key(w, "rooms");
     write_rooms(w, c);
     json_key(w, "database");
@@ -256,6 +264,26 @@ static void write_notifications(struct json_writer *w, const struct supervisor *
     json_end_array(w);
 }
 
+/* The last reload: null before the first SIGHUP; else when, whether it was refused, and for
+ * a refused one how many errors and the first (the rest are in the journal). */
+static void write_reload(struct json_writer *w, const struct supervisor *s)
+{
+    if (s->reload_at == 0) {
+        json_null(w);
+        return;
+    }
+    json_begin_object(w);
+    json_key(w, "at");
+    iso8601(w, s->reload_at);
+    json_key(w, "refused");
+    json_bool(w, s->reload_refused);
+    json_key(w, "error_count");
+    json_int(w, (int64_t)s->reload_errors);
+    json_key(w, "first_error");
+    json_string(w, s->reload_refused ? s->reload_first_error : NULL);
+    json_end_object(w);
+}
+
 static int status_json(struct supervisor *s, const struct health_report *h, char **ret)
 {
     struct json_writer w;
@@ -284,6 +312,8 @@ static int status_json(struct supervisor *s, const struct health_report *h, char
     for (size_t i = 0; i < h->n_reasons; i++)
         json_string(&w, h->reasons[i]);
     json_end_array(&w);
+    json_key(&w, "reload");
+    write_reload(&w, s);
     json_key(&w, "instances");
     json_begin_array(&w);
     for (size_t i = 0; i < s->n_children; i++)

@@ -22,6 +22,10 @@
  *   STATE=<state>        the instance entered <state>, one of the seed's instance states
  *                        (created configured enabled running stopped failed restarting).
  *     ERROR=<text>       optional: why (for failed), becomes the instance's last_error.
+ *     ERROR_ROOM=<name>  optional: the subscription (as declared) ERROR is about; that
+ *                        last_error is resolved once a ROOM report for it has no ERROR.
+ *                        Without it, a last_error is resolved when the instance is next
+ *                        running after not running.
  *   SYNC=<unix s>        a /sync succeeded at that time.
  *   MESSAGE=<unix s>     a message was handled at that time.
  *   ROOM=<name>          a subscription (as declared: room id or alias) changed:
@@ -75,6 +79,7 @@
 /* The vocabulary's keys, to keep call sites free of typos. */
 #define IPC_STATE      "STATE"
 #define IPC_ERROR      "ERROR"
+#define IPC_ERROR_ROOM "ERROR_ROOM"
 #define IPC_SYNC       "SYNC"
 #define IPC_MESSAGE    "MESSAGE"
 #define IPC_LOG        "LOG"

@@ -30,9 +30,9 @@ static void send_fields(struct worker *w, const char *const *kv, size_t n)
         w->link_fd = -EBADF;
 }
 
-void link_state(struct worker *w, const char *state, const char *error)
+void link_state(struct worker *w, const char *state, const char *error, const char *error_room)
 {
-    const char *kv[] = {"STATE", state, "ERROR", error};
+    const char *kv[] = {"STATE", state, "ERROR", error, IPC_ERROR_ROOM, error_room};
 
     send_fields(w, kv, ELEMENTSOF(kv));
 }

@@ -32,13 +32,19 @@ int64_t worker_now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-void worker_set_state(struct worker *w, const char *state, const char *error)
+void worker_set_state_room(struct worker *w, const char *state, const char *error,
+                           const char *room)
 {
     int r = store_instance_set_state(w->store, w->inst->id, state, error, worker_now_ms() / 1000);
 
     if (r < 0)
         log_warning_errno(r, "Cannot record state %s: %m", state);
-    link_state(w, state, error);
+    link_state(w, state, error, room);
+}
+
+void worker_set_state(struct worker *w, const char *state, const char *error)
+{
+    worker_set_state_room(w, state, error, NULL);
 }
 
 /* A fatal error: record it, stop the loop, exit non-zero so the supervisor restarts us. */

@@ -149,6 +149,10 @@ int worker_main(const char *config_path, const char *instance_id);
 int64_t worker_now_ms(void);
 void worker_fail(struct worker *w, int r, const char *what);
 void worker_set_state(struct worker *w, const char *state, const char *error);
+/* The same for an error about one subscription (room: its name as declared): over, for
+ * /status, once that room reports no error. */
+void worker_set_state_room(struct worker *w, const char *state, const char *error,
+                           const char *room);
 /* The supervisor says only this instance's settings changed: read them and hand them to the
  * plugin. 0 when it took them; a negative errno when the worker must restart instead. */
 int worker_reconfigure(struct worker *w);
@@ -197,7 +201,9 @@ void outbox_free(struct worker *w);
 /* link.c: reports to the supervisor; notices from it. No-ops without one. */
 int link_open(struct worker *w);
 void link_close(struct worker *w);
-void link_state(struct worker *w, const char *state, const char *error);
+/* error_room: the subscription (as declared) error is about, or NULL: the supervisor marks
+ * the instance's last error resolved once that room reports no error. */
+void link_state(struct worker *w, const char *state, const char *error, const char *error_room);
 void link_sync(struct worker *w, int64_t t);
 void link_message(struct worker *w, int64_t t);
 /* A subscription's name, resolved id, membership and error, for /status. */
