@@ -35,7 +35,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from botworker import ECHO_PLUGIN_ID, wait_until
 from conftest import attach_log, unique
-from fleet import BOTRUNNER, Fleet, alive, messages_since, ping, raw_request
+from fleet import (ACCOUNT_TIMEOUT_S, BOTRUNNER, HTTP_TIMEOUT_S, SCRUBBED_ENV, Fleet, alive,
+                   messages_since, ping, raw_request)
 
 # A reply while a neighbour crashes or the fleet reloads; normal round trips are well
 # under a second, so this is only a bound against a stuck bot.
@@ -579,6 +580,126 @@ def test_health_follows_the_homeserver(fresh_synapse, make_person, make_fleet):
     print(f"\nhealthy: {healthy_line!r}\ndegraded {degraded_after:.1f} s after Synapse "
           f"stopped: {degraded_line!r}\nhealthy again {recovered_after:.1f} s after it "
           f"returned\nstopped: {unreachable_line!r}")
+
+
+def cli(*args, timeout=HTTP_TIMEOUT_S + 20):
+    """`botrunner ARGS...` (health, status): (exit code, stdout + stderr)."""
+    proc = subprocess.run([BOTRUNNER, *args], capture_output=True, text=True, errors="replace",
+                          env={k: v for k, v in os.environ.items() if k not in SCRUBBED_ENV},
+                          timeout=timeout)
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+def test_status_failed_lists_only_instances_not_running(synapse, make_person, make_fleet):
+    """echo-2 also subscribes to an alias that names no room: resolving it logs an ERROR
+    (and is retried), while echo-2 runs and answers. The fleet is degraded, echo-2's
+    ERROR is among the reasons, and failed_instances is empty: it runs. Before, every
+    instance that had logged an ERROR was listed as failed."""
+    alice = make_person(synapse)
+    room = alice.create_room(name="fleet")
+    fleet = make_fleet(synapse, count=1, rooms=[room])
+    alias = f"#nowhere-{unique('alias')}:{synapse.server_name}"
+    e2 = fleet.add_instance(rooms=[room, alias])
+    fleet.start()
+    e1 = fleet.instances["echo-1"]
+    for d in (e1, e2):
+        wait_until(lambda d=d: synapse.user(d.user_id), 30, f"the account of {d.id}")
+        alice.invite(room, d.user_id)
+    for d in (e1, e2):
+        ping(alice, room, d, guard=fleet.assert_running)
+
+    def erring():
+        st = fleet.status()
+        ok = (by_id(st)[e2.id]["state"] == "running"
+              and any(r.startswith(f"{e2.id} logged an ERROR") for r in st["reasons"]))
+        return st if ok else None
+    st = wait_until(erring, 30, "/status to say echo-2 runs and logged an ERROR",
+                    guard=fleet.assert_running)
+    assert_status_shape(st)
+    assert st["service_status"] == "degraded", st
+    assert st["failed_instances"] == [], st
+    assert (st["enabled_instances_count"], st["active_instances_count"]) == (2, 2), st
+    code, out = fleet.health()
+    assert code == 1, out
+    one_line(out, "degraded")
+
+
+def test_last_error_resolves_when_the_room_is_joined(synapse, make_person, make_fleet):
+    """The bot starts subscribed to a private room it is not invited to: joining fails
+    (M_FORBIDDEN), which becomes the instance's last_error, not resolved. Invited, it
+    joins: the last_error stays as the record of what happened, and
+    last_error_resolved_at says since when it is over. `botrunner status` shows it as
+    resolved."""
+    alice = make_person(synapse)
+    room = alice.create_room(name="not yet")
+    fleet = make_fleet(synapse, count=1, rooms=[room]).start()
+    e1 = fleet.instances["echo-1"]
+
+    def failing():
+        i = by_id(fleet.status())[e1.id]
+        return i if i["last_error"] and "cannot join" in i["last_error"] else None
+    inst = wait_until(failing, ACCOUNT_TIMEOUT_S, "a last_error about joining the room",
+                      guard=fleet.assert_running)
+    assert inst["last_error_resolved_at"] is None, inst
+    alice.invite(room, e1.user_id)
+    ping(alice, room, e1, guard=fleet.assert_running)
+
+    def resolved():
+        i = by_id(fleet.status())[e1.id]
+        return i if i["last_error_resolved_at"] else None
+    inst = wait_until(resolved, 10, "last_error_resolved_at once the room is joined",
+                      guard=fleet.assert_running)
+    assert "cannot join" in inst["last_error"], inst
+    iso_time(inst["last_error_resolved_at"], "last_error_resolved_at")
+    code, out = cli("status", "-c", str(fleet.config_path))
+    assert code == 0, out
+    assert re.search(r"resolved (just now|\d+ s ago): cannot join", out), out
+
+
+@pytest.mark.slow
+def test_refused_reload_shows_in_status_until_a_good_one(synapse, make_person, make_fleet):
+    """A reload with a bad user id is refused: /status gains `reload` (its time, refused,
+    the error count, the first error), the service is degraded with the refusal as a
+    reason, and `botrunner health -c FILE` (reading the endpoint from the config) says so
+    with exit 1. The fleet keeps answering. A good reload makes it healthy again, and
+    `reload` says accepted."""
+    alice = make_person(synapse)
+    fleet, room, _ = start_fleet(synapse, alice, make_fleet, 1, admin=False)
+    e1 = fleet.instances["echo-1"]
+    guard = fleet.assert_running
+    ping(alice, room, e1, guard=guard)
+    wait_until(lambda: cli("health", "-c", str(fleet.config_path))[0] == 0, 30,
+               "health -c to say healthy", guard=guard)
+    assert fleet.status()["reload"] is None
+
+    cfg = fleet.config()
+    cfg["instances"][0]["user"] = f"@{e1.localpart.upper()}:{synapse.server_name}"
+    fleet.reload(cfg)
+    st = wait_until(lambda: (s := fleet.status())["reload"] and s, REFUSAL_TIMEOUT_S,
+                    "/status to show the refused reload", guard=guard)
+    assert_status_shape(st)
+    reload = st["reload"]
+    assert reload["refused"] is True and reload["error_count"] == 1, reload
+    assert reload["first_error"].startswith("instances[0].user: "), reload
+    iso_time(reload["at"], "reload.at")
+    assert st["service_status"] == "degraded", st
+    assert st["reasons"][0].startswith("the last reload was refused: 1 error; first: "
+                                       "instances[0].user"), st["reasons"]
+    assert st["failed_instances"] == [], st
+    code, out = cli("health", "-c", str(fleet.config_path))
+    assert code == 1, out
+    assert one_line(out, "degraded").startswith("degraded: the last reload was refused"), out
+    code, out = cli("status", "-c", str(fleet.config_path))
+    assert code == 0 and "reload:   refused" in out, out
+    ping(alice, room, e1, guard=guard)
+
+    fleet.reload()
+    st = wait_until(lambda: (s := fleet.status())["reload"]["refused"] is False and s,
+                    RELOAD_TIMEOUT_S, "/status to show the accepted reload", guard=guard)
+    assert st["reload"]["error_count"] == 0 and st["reload"]["first_error"] is None, st
+    ping(alice, room, e1, guard=guard)
+    wait_until(lambda: cli("health", "-c", str(fleet.config_path))[0] == 0, 30,
+               "health -c to say healthy after the good reload", guard=guard)
 
 
 # --- the status endpoint --------------------------------------------------------------
