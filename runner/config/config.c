@@ -148,6 +148,7 @@ static int build_config(const char *buf, size_t len, const struct yaml_node *roo
         c->plugins[i].id = TAKE_PTR(vr->plugins[i].id);
         c->plugins[i].version = TAKE_PTR(vr->plugins[i].version);
         c->plugins[i].sha256 = TAKE_PTR(vr->plugins[i].sha256);
+        c->plugins[i].digest = TAKE_PTR(vr->plugins[i].digest);
     }
     for (uint32_t i = 0; i < c->instances_count && i < vr->n_instances; i++)
         c->instances[i].settings_json = TAKE_PTR(vr->settings_json[i]);
@@ -295,6 +296,7 @@ void config_free(struct config *c)
         free(c->plugins[i].id);
         free(c->plugins[i].version);
         free(c->plugins[i].sha256);
+        free(c->plugins[i].digest);
     }
     for (uint32_t i = 0; i < c->instances_count; i++)
         free(c->instances[i].settings_json);
@@ -329,13 +331,20 @@ int config_instance_fingerprint(const struct config *cfg, const struct config_in
     json_string(&w, cfg->secret_key_file);
     json_string(&w, cfg->registration_token_file);
     json_int(&w, cfg->logging.level);
-    json_string(&w, cfg->notifications ? cfg->notifications->room : NULL);
-    json_string(&w, cfg->notifications ? cfg->notifications->sender : NULL);
+    /* The admin room is read by the sender's worker alone (it joins it and posts there): for
+     * every other instance notifications are nothing, and adding them restarts only it. */
+    if (cfg->notifications && streq(cfg->notifications->sender, in->id)) {
+        json_string(&w, cfg->notifications->room);
+        json_string(&w, cfg->notifications->sender);
+    }
+    /* The plugin's code: a package by its sha256, a directory by its digest, so a module
+     * rebuilt under the same version restarts the instances that run it. */
     for (uint32_t i = 0; i < cfg->plugins_count; i++)
         if (cfg->plugins[i].id && streq(cfg->plugins[i].id, in->plugin)) {
             json_string(&w, cfg->plugins[i].path);
             json_string(&w, cfg->plugins[i].version);
             json_string(&w, cfg->plugins[i].sha256);
+            json_string(&w, cfg->plugins[i].digest);
         }
     /* The instance itself, but for its settings: a change of those alone is handed to the
      * running plugin (br_plugin.config) instead of restarting it. */

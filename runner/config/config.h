@@ -54,6 +54,8 @@ struct config_plugin {
     char *id;      /* from the package's maubot.yaml, filled by the validator */
     char *version; /* likewise */
     char *sha256;  /* a package's (lowercase hex), NULL for a plugin directory */
+    char *digest;  /* a directory's: SHA-256 of maubot.yaml and its modules (lowercase hex),
+                    * NULL for a package or when a file could not be read */
 };
 
 struct config_features {

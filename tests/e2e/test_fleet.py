@@ -23,6 +23,7 @@ import os
 import pathlib
 import re
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -33,7 +34,7 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from botworker import ECHO_PLUGIN_ID, wait_until
+from botworker import ECHO_PLUGIN_DIR, ECHO_PLUGIN_ID, wait_until
 from conftest import attach_log, unique
 from fleet import (ACCOUNT_TIMEOUT_S, BOTRUNNER, HTTP_TIMEOUT_S, SCRUBBED_ENV, Fleet, alive,
                    messages_since, ping, raw_request)
@@ -513,6 +514,90 @@ def test_reload_refuses_invalid_config(synapse, make_person, make_fleet):
     assert {i["id"]: i["user"] for i in st["instances"]} == {e1.id: e1.user_id,
                                                               e2.id: e2.user_id}
     print(f"\nrefused with: {line.strip()}\nnotice: {text_of(notice)!r}")
+
+
+def wait_restarted(fleet, before, ids, what):
+    """Until each of ids has a worker other than its one in before (a workers() result)."""
+    def done():
+        w = fleet.workers()
+        return all(i in w and w[i].key != before[i].key for i in ids)
+    wait_until(done, RELOAD_TIMEOUT_S, what, guard=fleet.assert_running)
+
+
+@pytest.mark.slow
+def test_reload_restarts_on_a_rebuilt_plugin_directory(synapse, make_person, make_fleet,
+                                                       tmp_path):
+    """Two instances run the echo plugin from a directory (as Nix lays one out). The module
+    is rebuilt under the same version (here: one byte appended, installed by rename) and
+    the unchanged file reloaded: both workers restart, since what they would load changed,
+    and answer. A reload with nothing changed after that restarts nothing. Before, a
+    directory plugin was fingerprinted by its path and version only."""
+    plugdir = tmp_path / "echo-plugin"
+    shutil.copytree(ECHO_PLUGIN_DIR, plugdir)
+    alice = make_person(synapse)
+    fleet, room, _ = start_fleet(synapse, alice, make_fleet, 2, admin=False,
+                                 plugin=(str(plugdir), ECHO_PLUGIN_ID))
+    decls = list(fleet.instances.values())
+    guard = fleet.assert_running
+    for d in decls:
+        ping(alice, room, d, guard=guard)
+    before = fleet.workers()
+
+    module = plugdir / "echo.so"
+    rebuilt = plugdir / "echo.so.new"
+    shutil.copyfile(module, rebuilt)
+    with open(rebuilt, "ab") as f:
+        f.write(b"\0")
+    os.replace(rebuilt, module)
+    fleet.reload()
+    wait_restarted(fleet, before, [d.id for d in decls],
+                   "both workers to restart after the module was rebuilt")
+    for d in decls:
+        ping(alice, room, d, guard=guard)
+
+    after = fleet.workers()
+    log_from = fleet.log_size()
+    fleet.reload()
+    wait_until(lambda: "Reloaded: 0 instances changed" in fleet.log_text(log_from),
+               RELOAD_TIMEOUT_S, "the second reload to change nothing", guard=guard)
+    for d in decls:
+        ping(alice, room, d, guard=guard)
+    assert {k: p.key for k, p in fleet.workers().items()} == \
+        {k: p.key for k, p in after.items()}
+
+
+@pytest.mark.slow
+def test_reload_notifications_restart_only_the_sender(synapse, make_person, make_fleet):
+    """Three instances without notifications. A reload adds them, posted by echo-1: echo-1
+    restarts (it joins the admin room and posts there), echo-2 and echo-3 keep their
+    processes and answer throughout. Moving the sender to echo-2 restarts echo-1 and
+    echo-2, never echo-3. Before, every instance restarted on any change of
+    notifications."""
+    alice = make_person(synapse)
+    fleet, room, _ = start_fleet(synapse, alice, make_fleet, 3, admin=False)
+    e1, e2, e3 = (fleet.instances[f"echo-{i}"] for i in (1, 2, 3))
+    guard = fleet.assert_running
+    for d in (e1, e2, e3):
+        ping(alice, room, d, guard=guard)
+    admin = alice.create_room(name="admin")
+    before = fleet.workers()
+
+    cfg = fleet.config()
+    cfg["notifications"] = {"room": admin, "sender": e1.id}
+    fleet.reload(cfg)
+    wait_restarted(fleet, before, [e1.id], "echo-1 (the sender) to restart")
+    for d in (e2, e3, e1):
+        ping(alice, room, d, guard=guard)
+    now = fleet.workers()
+    for d in (e2, e3):
+        assert key_of(now, d.id) == key_of(before, d.id), f"{d.id} was restarted"
+
+    cfg["notifications"]["sender"] = e2.id
+    fleet.reload(cfg)
+    wait_restarted(fleet, now, [e1.id, e2.id], "echo-1 and echo-2 to restart")
+    for d in (e1, e2, e3):
+        ping(alice, room, d, guard=guard)
+    assert key_of(fleet.workers(), e3.id) == key_of(before, e3.id), "echo-3 was restarted"
 
 
 # --- health ---------------------------------------------------------------------------
