@@ -137,6 +137,7 @@ struct worker {
     size_t recent_next;
 
     /* Lifecycle. */
+    int lock_fd;                /* <state_directory>/run/<id>.lock, flocked (worker/lock.h) */
     bool stopping;
     int exit_code;
     sd_event_source *stop_timer;
