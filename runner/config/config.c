@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <syslog.h>
 
+#include "config/hints.h"
 #include "config/schema.h"
 #include "config/validate.h"
 #include "util/json.h"
@@ -197,6 +198,7 @@ int config_load_buffer(const char *buf, size_t len, unsigned flags, struct diag_
     }
     schema_check(root, &config_schema, &p, d);
     config_validate(root, flags, d, &vr);
+    hints_comments(buf, len, root, d);
     if (d->oom) {
         validate_result_done(&vr);
         return -ENOMEM;

@@ -886,6 +886,46 @@ static void test_fingerprint_follows_code_and_notifications(void **state)
     assert_string_not_equal(b4, b3);
 }
 
+/* `room: #lobby` is `room: null` to YAML: the error on that line says why, and an empty value
+ * that is no error (free-form settings) gets a warning saying the same. A comment after a
+ * value, or a quoted #, is nothing of the sort. */
+static void test_hash_comment_emptied_value(void **state)
+{
+    static const char text[] =
+            "homeserver: {server_name: clarun.xyz, url: \"http://127.0.0.1:6167\"}\n"
+            "state_directory: /var/lib/botrunner # a comment after a value\n"
+            "secret_key_file: secret-key\n"
+            "registration_token_file: registration-token\n"
+            "plugins:\n"
+            "  - path: @FIXTURES@/plugins/echo\n"
+            "notifications: {room: \"#admin:clarun.xyz\", sender: echo-1}\n"
+            "instances:\n"
+            "  - id: echo-1\n"
+            "    plugin: botrunner.echo\n"
+            "    user: \"@echo:clarun.xyz\"\n"
+            "    displayname:   #Échos\n"
+            "    room_subscriptions:\n"
+            "      - #lobby:clarun.xyz   \n"
+            "    config:\n"
+            "      channel: #general\n";
+    _cleanup_diags_ struct diag_list d = {0};
+    struct config *c = UNTOUCHED;
+    (void)state;
+
+    assert_int_equal(load(text, CONFIG_SKIP_CREDENTIALS, &d, &c), -EINVAL);
+    assert_int_equal(d.n_errors, 2);
+    assert_diag(&d, "instances[0].displayname", 12, DIAG_ERROR,
+                "expected a string, not an empty value; quote it: # starts a YAML comment, so "
+                "the value is empty (write \"#Échos\")");
+    assert_diag(&d, "instances[0].room_subscriptions[0]", 14, DIAG_ERROR,
+                "; quote it: # starts a YAML comment, so the value is empty (write "
+                "\"#lobby:clarun.xyz\")");
+    assert_diag(&d, "instances[0].config.channel", 16, DIAG_WARNING,
+                "the value is empty: quote it: # starts a YAML comment (write \"#general\" if "
+                "that is the value)");
+    assert_int_equal(d.n_warnings, 1);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -921,6 +961,7 @@ int main(void)
             cmocka_unit_test(test_find_instance),
             cmocka_unit_test(test_credentials_read),
             cmocka_unit_test(test_fingerprint_follows_code_and_notifications),
+            cmocka_unit_test(test_hash_comment_emptied_value),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);
