@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -155,6 +156,27 @@ static int64_t field_time(const struct ipc_message *m, const char *key)
     return ipc_get_int64(m, key, &t) >= 0 && t > 0 ? t : 0;
 }
 
+/* A worker's counts since it started: what grew since its last report is added to the
+ * instance's. A count below the last one (not what a worker sends) moves the base only. */
+static void add_counters(struct child *c, const struct ipc_message *m)
+{
+    struct ipc_counters now;
+    int64_t *total = (int64_t *)&c->counters, *last = (int64_t *)&c->counters_reported;
+    const int64_t *v = (const int64_t *)&now;
+
+    if (ipc_get_counters(m, &now) < 0) {
+        log_warning("Ignoring a malformed counters report from %s", c->id);
+        return;
+    }
+    for (size_t i = 0; i < sizeof(now) / sizeof(int64_t); i++) {
+        int64_t sum;
+        /* Saturating: a counter that would wrap stays at its largest value. */
+        if (v[i] > last[i])
+            total[i] = __builtin_add_overflow(total[i], v[i] - last[i], &sum) ? INT64_MAX : sum;
+        last[i] = v[i];
+    }
+}
+
 static void handle_report(struct child *c, const struct ipc_message *m)
 {
     const char *v;
@@ -167,6 +189,8 @@ static void handle_report(struct child *c, const struct ipc_message *m)
     }
     if (ipc_get(m, "MESSAGE"))
         c->last_message_at = field_time(m, "MESSAGE");
+    if (ipc_get(m, IPC_COUNTERS))
+        add_counters(c, m);
     if ((v = ipc_get(m, IPC_DATABASE))) {
         int64_t version;
         if ((streq(v, "migrating") || streq(v, "active") || streq(v, "failed")) &&
@@ -298,6 +322,7 @@ int child_start(struct child *c)
     close(sv[1]);
     child_rooms_clear(c); /* the new worker reports them afresh */
     c->db_state[0] = '\0';
+    c->counters_reported = (struct ipc_counters){0}; /* a new worker counts from 0 */
     c->pid = pid;
     c->ipc_fd = sv[0];
     c->started_at = sup_now_ms();

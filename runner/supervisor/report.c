@@ -351,6 +351,21 @@ static long long child_last_message(const struct child *c)
     return (long long)c->last_message_at;
 }
 
+static long long child_commands(const struct child *c)
+{
+    return (long long)c->counters.commands;
+}
+
+static long long child_replies(const struct child *c)
+{
+    return (long long)c->counters.replies;
+}
+
+static long long child_plugin_errors(const struct child *c)
+{
+    return (long long)c->counters.plugin_errors;
+}
+
 /* One per-instance metric family: its TYPE line, then one sample per counted instance. */
 static void metric_family(FILE *f, const struct supervisor *s, const char *name, const char *type,
                           long long (*value)(const struct child *c))
@@ -388,6 +403,28 @@ static int metrics_text(struct supervisor *s, const struct health_report *h, cha
     metric_family(f, s, "botrunner_instance_last_sync_timestamp_seconds", "gauge", child_last_sync);
     metric_family(f, s, "botrunner_instance_last_message_timestamp_seconds", "gauge",
                   child_last_message);
+    /* What the workers report (COUNTERS), summed over an instance's workers since the
+     * supervisor started. */
+    fprintf(f, "# HELP botrunner_instance_commands_total Commands handed to the plugin.\n");
+    metric_family(f, s, "botrunner_instance_commands_total", "counter", child_commands);
+    fprintf(f, "# HELP botrunner_instance_replies_sent_total Messages the homeserver accepted "
+               "from the instance (replies, admin notices).\n");
+    metric_family(f, s, "botrunner_instance_replies_sent_total", "counter", child_replies);
+    fprintf(f, "# HELP botrunner_instance_plugin_errors_total Plugin callbacks that returned "
+               "an error.\n");
+    metric_family(f, s, "botrunner_instance_plugin_errors_total", "counter", child_plugin_errors);
+    fprintf(f, "# HELP botrunner_instance_events_skipped_total Events not handed to the plugin: "
+               "older than catch_up_max_age (too_old), or refused by the sync parser "
+               "(refused).\n# TYPE botrunner_instance_events_skipped_total counter\n");
+    for (size_t i = 0; i < s->n_children; i++) {
+        const struct child *c = s->children[i];
+        if (!counted(c))
+            continue;
+        fprintf(f, "botrunner_instance_events_skipped_total{instance=\"%s\",reason=\"too_old\"} "
+                   "%lld\n", c->id, (long long)c->counters.skipped_old);
+        fprintf(f, "botrunner_instance_events_skipped_total{instance=\"%s\",reason=\"refused\"} "
+                   "%lld\n", c->id, (long long)c->counters.refused);
+    }
     if (fclose(f) != 0) {
         free(buf);
         return -ENOMEM;

@@ -11,6 +11,7 @@
 #include <systemd/sd-event.h>
 
 #include "config/config.h"
+#include "util/ipc.h"
 
 struct store;
 struct status_http;
@@ -70,6 +71,10 @@ struct child {
     size_t n_rooms;
     char db_state[16];        /* the plugin database's, as reported ("" for none yet) */
     int64_t db_version;
+    /* The instance's counts across its workers, for /metrics: each worker reports its own
+     * since it started (COUNTERS), and what it adds is added here. */
+    struct ipc_counters counters;
+    struct ipc_counters counters_reported; /* the current worker's last report */
 };
 
 struct pending_notice {

@@ -68,15 +68,18 @@ static int deliver_message(struct worker *w, const char *room_id, const struct m
         r = command_dup(&cmd, &name, &args);
         if (r < 0)
             return r;
+        w->counters.commands++;
         return p->command(w->plugin_state, &msg, name, args);
     }
     if (r < 0) /* a first word too long to be a command name: an ordinary message */
         log_room(LOG_DEBUG, room_id, ev->event_id, "Not a command: %s", strerror(-r));
     if (w->passive && passive_count(w->passive) > 0) {
         r = passive_run(w->passive, w->plugin_state, &msg);
-        if (r < 0)
+        if (r < 0) {
+            w->counters.plugin_errors++;
             log_room(LOG_WARNING, room_id, ev->event_id, "A passive handler failed: %s",
                      strerror(-r));
+        }
     }
     return p->message ? p->message(w->plugin_state, &msg) : 0;
 }
@@ -145,9 +148,11 @@ int dispatch_event(struct worker *w, const char *room_id, const struct mx_event 
     r = is_message(ev) ? deliver_message(w, room_id, ev) : deliver_event(w, room_id, ev);
     w->dispatching = false;
     /* A plugin's failure is its own: the event counts as handled, not retried forever. */
-    if (r < 0)
+    if (r < 0) {
+        w->counters.plugin_errors++;
         log_room(LOG_ERR, room_id, ev->event_id, "Plugin %s failed on event %s: %s",
                  w->inst->plugin, ev->event_id, strerror(-r));
+    }
     if (is_message(ev)) {
         (void)store_instance_touch_message(w->store, w->inst->id, now / 1000);
         link_message(w, now / 1000);

@@ -157,6 +157,7 @@ static void dispatch_batch(struct worker *w)
     w->batch_open = false;
     if (r < 0)
         return worker_fail(w, r, "Cannot record handled events in bot.db");
+    w->counters.skipped_old += (int64_t)skipped;
     if (skipped)
         log_info("Skipped %zu event%s older than catch_up_max_age (%lld s)", skipped,
                  skipped == 1 ? "" : "s", (long long)w->inst->catch_up_max_age);
@@ -167,8 +168,10 @@ static void dispatch_batch(struct worker *w)
 /* Each event the parser refused, with its id, room and sender and why, then a count of the
  * rest: a message the homeserver accepted never vanishes without a line saying so. room is
  * the room of a /messages page, whose drops do not name it. */
-static void log_refused(const struct mx_drop *drops, size_t n, size_t total, const char *room)
+static void log_refused(struct worker *w, const struct mx_drop *drops, size_t n, size_t total,
+                        const char *room)
 {
+    w->counters.refused += (int64_t)total;
     for (size_t i = 0; i < n; i++) {
         const struct mx_drop *d = &drops[i];
         const char *in = d->room_id[0] ? d->room_id : room;
@@ -237,7 +240,7 @@ static void on_gap_page(int r, const struct mx_result *res, void *userdata)
                  res && res->errcode ? res->errcode : strerror(-r));
         j->stop_room = true;
     } else {
-        log_refused(p->drops, p->n_drops, p->n_dropped, j->batch->joined[j->room].room_id);
+        log_refused(w, p->drops, p->n_drops, p->n_dropped, j->batch->joined[j->room].room_id);
         r = take_page(w, p, cutoff_ms(w));
         mx_messages_page_free(p);
         if (r < 0)
@@ -306,7 +309,7 @@ static void handle_batch(struct worker *w, struct mx_sync_batch *b)
         return worker_fail(w, -ENOMEM, "Out of memory handling a sync");
     }
     w->job->batch = b;
-    log_refused(b->drops, b->n_drops, b->n_dropped, NULL);
+    log_refused(w, b->drops, b->n_drops, b->n_dropped, NULL);
     handle_memberships(w, b);
     /* The first sync of an account is its history, not news: the bot was not down, it did
      * not exist yet. Only the position is taken. */

@@ -11,6 +11,7 @@
 #include "config/config.h"
 #include "matrix/client.h"
 #include "matrix/sync.h"
+#include "util/ipc.h"
 
 struct store;
 struct plugin_host;
@@ -35,6 +36,8 @@ struct sync_job;
 #define WORKER_JOIN_RETRY_MAX_MS (30u * 60u * 1000u)
 /* Sends in flight at once: one keeps them in order, which a conversation needs. */
 #define WORKER_SENDS_IN_FLIGHT 1u
+/* How often the counters go up to the supervisor, at most (when they changed). */
+#define LINK_COUNTERS_MS 1000u
 /* The context of an admin notice: the seed asks for the last 10 lines. */
 #define LINK_TRACE_LINES    10u
 #define LINK_TRACE_LINE_MAX 200u
@@ -133,6 +136,10 @@ struct worker {
      * logged, sent as the context of an error's notice. */
     int link_fd;
     sd_event_source *link_source;
+    /* What the instance did since the worker started, for /metrics (util/ipc.h, COUNTERS):
+     * counted where it happens, reported by link.c when it changed, once a second. */
+    struct ipc_counters counters, counters_sent;
+    sd_event_source *counters_timer;
     char *recent_log[LINK_TRACE_LINES];
     size_t recent_next;
 

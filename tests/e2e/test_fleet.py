@@ -36,7 +36,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from botworker import ECHO_PLUGIN_DIR, ECHO_PLUGIN_ID, wait_until
 from conftest import attach_log, unique
-from fleet import (ACCOUNT_TIMEOUT_S, BOTRUNNER, HTTP_TIMEOUT_S, SCRUBBED_ENV, Fleet, alive,
+from fleet import (ROOT, ACCOUNT_TIMEOUT_S, BOTRUNNER, HTTP_TIMEOUT_S, SCRUBBED_ENV, Fleet, alive,
                    messages_since, ping, raw_request)
 
 # A reply while a neighbour crashes or the fleet reloads; normal round trips are well
@@ -871,6 +871,68 @@ def test_status_endpoint_contract(synapse, make_person, make_fleet):
     assert "READY=1" in said, said
     wait_until(lambda: "STATUS=2/2 instances running" in fleet.notify.assignments(), 10,
                lambda: f"STATUS=2/2 instances running among {fleet.notify.assignments()}")
+
+
+def instance_samples(fleet, instance_id):
+    """{(metric name, reason label or None): value} of /metrics for one instance."""
+    code, _, raw = fleet.get("/metrics")
+    assert code == 200, code
+    out = {}
+    for fam in text_string_to_metric_families(raw.decode("utf-8")):
+        for s in fam.samples:
+            if s.labels.get("instance") == instance_id:
+                out[(s.name, s.labels.get("reason"))] = s.value
+    return out
+
+
+@pytest.mark.slow
+def test_metrics_count_commands_replies_errors_and_skipped_events(synapse, make_person,
+                                                                  make_fleet):
+    """One instance of the probe plugin. Three commands answered, one command the plugin
+    fails (a fetch of an ftp:// URL, which the runner refuses), a message whose HTML is a
+    number (Synapse takes it; the worker's parser refuses it), a plain message (not a
+    command): /metrics says 4 commands, at least 3 replies sent, 1 plugin error, 1 event
+    refused and none too old. The worker is then killed: its successor counts on from there
+    (the sums are the instance's, not one worker's)."""
+    probe = (str(ROOT / "build" / "tests" / "e2e-plugins" / "probe"), "test.probe")
+    alice = make_person(synapse)
+    fleet, room, _ = start_fleet(synapse, alice, make_fleet, 1, admin=False, plugin=probe,
+                                 env=NO_ASAN_SEGV)
+    e1 = fleet.instances["echo-1"]
+    guard = fleet.assert_running
+
+    def answered(command):
+        eid = alice.send(room, f"{e1.prefix} {command}")
+        return alice.wait_message(room, e1.user_id, reply_to=eid, timeout=REPLY_TIMEOUT_S,
+                                  guard=guard)
+    answered("thread")
+    answered("thread")
+    alice.send(room, f"{e1.prefix} fetch ftp://example.org/x")
+    alice.send_event(room, "m.room.message", {"msgtype": "m.text", "body": "x",
+                                              "format": "org.matrix.custom.html",
+                                              "formatted_body": 12})
+    alice.send(room, "just talking")
+    answered("thread")  # after the others: they were handled by now
+
+    want = {("botrunner_instance_commands_total", None): 4,
+            ("botrunner_instance_plugin_errors_total", None): 1,
+            ("botrunner_instance_events_skipped_total", "refused"): 1,
+            ("botrunner_instance_events_skipped_total", "too_old"): 0}
+
+    def counted(w):
+        s = instance_samples(fleet, e1.id)
+        ok = all(s.get(k) == v for k, v in w.items()) and \
+            s.get(("botrunner_instance_replies_sent_total", None), 0) >= 3
+        return s if ok else None
+    wait_until(lambda: counted(want), 15, lambda: f"/metrics to count {want}: "
+               f"{instance_samples(fleet, e1.id)}", guard=guard)
+
+    old = fleet.crash(e1.id)
+    fleet.wait_worker(e1.id, other_than=old.pid)
+    answered("thread")
+    want[("botrunner_instance_commands_total", None)] = 5
+    wait_until(lambda: counted(want), 30, lambda: f"/metrics to count on after the restart "
+               f"{want}: {instance_samples(fleet, e1.id)}", guard=guard)
 
 
 # --- stop -----------------------------------------------------------------------------
