@@ -157,7 +157,7 @@ FUZZ_CFLAGS := -O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-
 build-fuzz/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(call say,CLANG,$@)$(CLANG) $(CPPFLAGS) -std=gnu11 $(WARN) -Wno-unused-command-line-argument $(PKG_CFLAGS) $(PKG_CFLAGS_DL) \
-		$(FUZZ_CFLAGS) -c $< -o $@
+		$(FUZZ_CFLAGS) -MMD -MP -c $< -o $@
 build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(LIB_SRC:%.c=build-fuzz/%.o)
 	$(call say,FUZZ,$@)$(CLANG) $(CPPFLAGS) -std=gnu11 $(WARN) $(PKG_CFLAGS) $(PKG_CFLAGS_DL) -O1 -g \
 		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -o $@ $^ $(LDLIBS)
@@ -230,4 +230,4 @@ install: $(BUILD)/botrunner
 clean:
 	rm -rf build build-asan build-fuzz $(FIXTURE_MODULES)
 
--include $(LIB_OBJ:.o=.d) $(BUILD)/runner/main.d
+-include $(LIB_OBJ:.o=.d) $(BUILD)/runner/main.d $(LIB_SRC:%.c=build-fuzz/%.d)

@@ -95,9 +95,18 @@ static int echo_command(void *state, const struct br_message *msg, const char *n
 
     if (strcmp(name, "ping") == 0)
         return ping(e, msg);
-    /* args is UTF-8 already, trimmed by the runner: send it back as it came. */
-    if (strcmp(name, "echo") == 0 && args[0] != '\0')
-        return reply(e, msg, args);
+    /* args is UTF-8 already, trimmed by the runner: send it back as it came. A text longer
+     * than a send may be (the runner logs that refusal) gets a short answer instead. */
+    if (strcmp(name, "echo") == 0 && args[0] != '\0') {
+        int r = reply(e, msg, args);
+        if (r == -E2BIG) {
+            char text[128];
+            snprintf(text, sizeof(text), "That is too long to echo: %zu bytes, at most %u.",
+                     strlen(args), BR_TEXT_MAX);
+            r = reply(e, msg, text);
+        }
+        return r;
+    }
     return usage(e, msg);
 }
 

@@ -90,33 +90,49 @@ int cli_health(int argc, char **argv)
 {
     static const struct option opts[] = {
             {"url", required_argument, NULL, 'u'},
+            {"config", required_argument, NULL, 'c'},
             {"help", no_argument, NULL, 'h'},
             {},
     };
     _cleanup_free_ char *body = NULL;
-    const char *base = STATUS_DEFAULT_URL;
-    char url[4096], line[4096];
+    const char *base = NULL, *config = NULL;
+    char url[4096], line[4096], from_config[4096];
     size_t len = 0;
     int opt, r;
 
     optind = 1;
-    while ((opt = getopt_long(argc, argv, "h", opts, NULL)) >= 0) {
+    while ((opt = getopt_long(argc, argv, "hc:", opts, NULL)) >= 0) {
         switch (opt) {
         case 'u':
             base = optarg;
             break;
+        case 'c':
+            config = optarg;
+            break;
         case 'h':
-            printf("usage: botrunner health [--url URL]   (URL defaults to %s)\n",
+            printf("usage: botrunner health [--url URL | -c FILE]   (the endpoint of FILE's "
+                   "status:, else %s)\n",
                    STATUS_DEFAULT_URL);
             return HEALTH_EXIT_HEALTHY;
         default:
             return HEALTH_EXIT_FAILED;
         }
     }
-    if (optind != argc) {
-        fprintf(stderr, "usage: botrunner health [--url URL]\n");
+    if (optind != argc || (base && config)) {
+        fprintf(stderr, "usage: botrunner health [--url URL | -c FILE]\n");
         return HEALTH_EXIT_FAILED;
     }
+    if (config) {
+        r = status_base_from_config(config, from_config, sizeof(from_config), line,
+                                    sizeof(line));
+        if (r < 0) {
+            printf("failed: cannot read the status address: %s\n", line);
+            return HEALTH_EXIT_FAILED;
+        }
+        base = from_config;
+    }
+    if (!base)
+        base = STATUS_DEFAULT_URL;
     r = status_fetch(base, &body, &len, line, sizeof(line));
     if (r < 0) {
         printf("failed: %s\n", line);

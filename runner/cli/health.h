@@ -1,4 +1,4 @@
-/* `botrunner health [--url URL]`: ask the supervisor's /status whether the fleet is healthy,
+/* `botrunner health [--url URL | -c FILE]`: ask the supervisor's /status whether the fleet is healthy,
  * print one line saying why, and exit with the verdict (for the NixOS health timer). */
 #pragma once
 

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "config/config.h"
 #include "matrix/curl_dl.h"
 #include "util/macro.h"
 #include "util/text.h"
@@ -34,6 +35,47 @@ enum { EXIT_SHOWN = 0, EXIT_UNREADABLE = 1, EXIT_USAGE = 2 };
 #define CELL_BYTES(w) ((w)*UTF8_MAX_BYTES + 4)
 
 #define TABLE_MAX_COLS 8
+
+/* ---- Where ------------------------------------------------------------------------------- */
+
+int status_base_from_config(const char *path, char *buf, size_t cap, char *reason,
+                            size_t reason_cap)
+{
+    struct config_status st = {0};
+    struct diag_list d = {0};
+    const char *host;
+    int r, n;
+
+    r = config_load_status(path, &d, &st);
+    if (r < 0) {
+        const struct diag *it = d.n > 0 ? &d.items[0] : NULL;
+        if (it && it->line)
+            (void)snprintf(reason, reason_cap, "%s: %s%s%s (line %u)%s", path, it->path,
+                           *it->path ? ": " : "", it->message, it->line,
+                           d.n_errors > 1 ? " and more" : "");
+        else if (it)
+            (void)snprintf(reason, reason_cap, "%s: %s%s%s%s", path, it->path,
+                           *it->path ? ": " : "", it->message, d.n_errors > 1 ? " and more" : "");
+        else
+            (void)snprintf(reason, reason_cap, "%s: %s", path, strerror(-r));
+        diag_list_done(&d);
+        return r == -ENOMEM ? r : -EINVAL;
+    }
+    diag_list_done(&d);
+    /* A wildcard listens on loopback too, and is asked there (as the NixOS health timer
+     * does); an IPv6 literal goes in brackets, unless the config wrote them. */
+    host = streq(st.address, "0.0.0.0") ? "127.0.0.1"
+           : streq(st.address, "::") || streq(st.address, "[::]") ? "::1"
+                                                                  : st.address;
+    n = snprintf(buf, cap, strchr(host, ':') && host[0] != '[' ? "http://[%s]:%u" : "http://%s:%u",
+                 host, (unsigned)st.port);
+    free(st.address);
+    if (n < 0 || (size_t)n >= cap) {
+        (void)snprintf(reason, reason_cap, "%s: the status address is too long", path);
+        return -ENOBUFS;
+    }
+    return 0;
+}
 
 /* ---- Fetching ---------------------------------------------------------------------------- */
 
@@ -522,13 +564,29 @@ static void section_end(FILE *out, struct table *t, int n, size_t shown)
     table_done(t);
 }
 
+/* The last error, and when it is over, since when: "resolved 2 min ago: cannot join ...". */
+static void error_cell(const struct json_doc *d, int inst, time_t now, char *buf, size_t cap)
+{
+    char text[CELL_BYTES(WIDTH_MESSAGE)], resolved[32]; /* an age: "12 min ago" */
+    int tok;
+
+    text_cell(d, inst, "last_error", WIDTH_MESSAGE, "-", text, sizeof(text));
+    if (json_get(d, inst, "last_error_resolved_at", &tok) < 0 || json_type(d, tok) == JSON_NULL ||
+        streq(text, "-")) {
+        (void)snprintf(buf, cap, "%s", text);
+        return;
+    }
+    time_cell(d, inst, "last_error_resolved_at", now, "?", resolved, sizeof(resolved));
+    (void)snprintf(buf, cap, "resolved %s: %s", resolved, text);
+}
+
 static void print_instances(FILE *out, const struct json_doc *d, time_t now)
 {
     struct table t = {.ncols = 8,
                       .headers = {"ID", "PLUGIN", "STATE", "SINCE", "RESTARTS", "LAST SYNC",
                                   "LAST MESSAGE", "LAST ERROR"}};
     char id[CELL_BYTES(WIDTH_ID)], plugin[CELL_BYTES(WIDTH_ID)], state[CELL_BYTES(WIDTH_SHORT)],
-            since[64], restarts[32], sync[64], message[64], error[CELL_BYTES(WIDTH_MESSAGE)];
+            since[64], restarts[32], sync[64], message[64], error[CELL_BYTES(WIDTH_MESSAGE) + 64];
     char *row[] = {id, plugin, state, since, restarts, sync, message, error};
     int arr, n, elem, cursor = 0;
     size_t shown = 0;
@@ -543,7 +601,7 @@ static void print_instances(FILE *out, const struct json_doc *d, time_t now)
         int_cell(d, elem, "restarts", restarts, sizeof(restarts));
         time_cell(d, elem, "last_sync_at", now, "never", sync, sizeof(sync));
         time_cell(d, elem, "last_message_at", now, "never", message, sizeof(message));
-        text_cell(d, elem, "last_error", WIDTH_MESSAGE, "-", error, sizeof(error));
+        error_cell(d, elem, now, error, sizeof(error));
         if (table_add(&t, row) < 0)
             break;
         shown++;
@@ -662,7 +720,36 @@ static void print_list_lines(FILE *out, const struct json_doc *d, const char *la
         fprintf(out, "%-10s(and %zu more)\n", "", (size_t)n - shown);
 }
 
-static void print_service(FILE *out, const struct json_doc *d)
+/* The last reload, when there was one: "accepted 3 min ago", or "refused 3 min ago: 2
+ * errors, first: instances[1].user: ... (line 12)". */
+static void print_reload(FILE *out, const struct json_doc *d, time_t now)
+{
+    char at[64], first[CELL_BYTES(WIDTH_MESSAGE)];
+    int64_t errors = -1;
+    bool refused;
+    int tok;
+
+    if (json_get(d, 0, "reload", &tok) < 0 || json_type(d, tok) != JSON_OBJECT)
+        return;
+    time_cell(d, tok, "at", now, "?", at, sizeof(at));
+    if (json_get_bool(d, tok, "refused", &refused) < 0) {
+        fprintf(out, "%-10s? %s\n", "reload:", at);
+        return;
+    }
+    if (!refused) {
+        fprintf(out, "%-10saccepted %s\n", "reload:", at);
+        return;
+    }
+    (void)json_get_int64(d, tok, "error_count", &errors);
+    text_cell(d, tok, "first_error", WIDTH_MESSAGE, "?", first, sizeof(first));
+    if (errors >= 0)
+        fprintf(out, "%-10srefused %s: %lld error%s, first: %s\n", "reload:", at,
+                (long long)errors, errors == 1 ? "" : "s", first);
+    else
+        fprintf(out, "%-10srefused %s: ? errors, first: %s\n", "reload:", at, first);
+}
+
+static void print_service(FILE *out, const struct json_doc *d, time_t now)
 {
     char service[CELL_BYTES(WIDTH_SHORT)], version[CELL_BYTES(WIDTH_SHORT)], active[32],
             enabled[32], up[32] = "?";
@@ -682,6 +769,7 @@ static void print_service(FILE *out, const struct json_doc *d)
     fprintf(out, "%-10s%s, %s of %s enabled instances running\n", "service:", service, active,
             enabled);
     fprintf(out, "%-10sbotrunner %s, up %s\n", "version:", version, up);
+    print_reload(out, d, now);
     print_list_lines(out, d, "reasons:", "reasons");
     print_list_lines(out, d, "failed:", "failed_instances");
 }
@@ -692,7 +780,7 @@ void status_render(FILE *out, const struct json_doc *d, time_t now)
         fputs("service:  ? (the document is not a JSON object)\n", out);
         return;
     }
-    print_service(out, d);
+    print_service(out, d, now);
     print_instances(out, d, now);
     print_rooms(out, d);
     print_plugins(out, d);
@@ -703,7 +791,8 @@ void status_render(FILE *out, const struct json_doc *d, time_t now)
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: botrunner status [--url URL] [--json]   (URL defaults to %s)\n",
+    fprintf(f, "usage: botrunner status [--url URL | -c FILE] [--json]   (the endpoint of FILE's "
+               "status:, else %s)\n",
             STATUS_DEFAULT_URL);
 }
 
@@ -711,23 +800,27 @@ int cli_status(int argc, char **argv)
 {
     static const struct option opts[] = {
             {"url", required_argument, NULL, 'u'},
+            {"config", required_argument, NULL, 'c'},
             {"json", no_argument, NULL, 'j'},
             {"help", no_argument, NULL, 'h'},
             {},
     };
     _cleanup_(json_doc_freep) struct json_doc *d = NULL;
     _cleanup_free_ char *body = NULL;
-    const char *url = STATUS_DEFAULT_URL;
-    char reason[STATUS_URL_MAX + 512], full[STATUS_URL_MAX + 16];
+    const char *url = NULL, *config = NULL;
+    char reason[STATUS_URL_MAX + 512], full[STATUS_URL_MAX + 16], base[STATUS_URL_MAX];
     bool raw = false;
     size_t len = 0;
     int opt, r;
 
     optind = 1;
-    while ((opt = getopt_long(argc, argv, "h", opts, NULL)) >= 0) {
+    while ((opt = getopt_long(argc, argv, "hc:", opts, NULL)) >= 0) {
         switch (opt) {
         case 'u':
             url = optarg;
+            break;
+        case 'c':
+            config = optarg;
             break;
         case 'j':
             raw = true;
@@ -740,10 +833,20 @@ int cli_status(int argc, char **argv)
             return EXIT_USAGE;
         }
     }
-    if (optind != argc) {
+    if (optind != argc || (url && config)) {
         usage(stderr);
         return EXIT_USAGE;
     }
+    if (config) {
+        r = status_base_from_config(config, base, sizeof(base), reason, sizeof(reason));
+        if (r < 0) {
+            fprintf(stderr, "botrunner status: %s\n", reason);
+            return EXIT_UNREADABLE;
+        }
+        url = base;
+    }
+    if (!url)
+        url = STATUS_DEFAULT_URL;
     r = status_fetch(url, &body, &len, reason, sizeof(reason));
     if (r < 0) {
         fprintf(stderr, "botrunner status: %s\n", reason);

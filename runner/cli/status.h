@@ -1,4 +1,4 @@
-/* `botrunner status [--url URL] [--json]`: fetch the supervisor's /status and show it as
+/* `botrunner status [--url URL | -c FILE] [--json]`: fetch the supervisor's /status and show it as
  * tables; also the fetch and the hostile-document readers that `botrunner health` shares. */
 #pragma once
 
@@ -29,6 +29,13 @@
  * -ENOMEM. */
 int status_fetch(const char *base_url, char **ret_body, size_t *ret_len, char *reason,
                  size_t reason_cap);
+
+/* The base URL of the endpoint a config file declares (its status: address and port, or the
+ * defaults): "http://127.0.0.1:29316", "http://[::1]:29316". Only that mapping is read and
+ * checked (config_load_status()). -EINVAL with the file's first problem in reason
+ * ("FILE: status.port: ... (line 3)"), -ENOMEM. */
+int status_base_from_config(const char *path, char *buf, size_t cap, char *reason,
+                            size_t reason_cap);
 
 /* The full URL fetched for base_url, as messages name it ("http://127.0.0.1:29316/status"). */
 int status_url(const char *base_url, char *buf, size_t cap);

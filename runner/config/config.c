@@ -3,6 +3,7 @@
  * every problem; only a clean file is then loaded into typed structs by libcyaml. */
 #include "config/config.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -10,6 +11,7 @@
 #include <sys/stat.h>
 #include <syslog.h>
 
+#include "config/hints.h"
 #include "config/schema.h"
 #include "config/validate.h"
 #include "util/json.h"
@@ -149,6 +151,7 @@ static int build_config(const char *buf, size_t len, const struct yaml_node *roo
         c->plugins[i].id = TAKE_PTR(vr->plugins[i].id);
         c->plugins[i].version = TAKE_PTR(vr->plugins[i].version);
         c->plugins[i].sha256 = TAKE_PTR(vr->plugins[i].sha256);
+        c->plugins[i].digest = TAKE_PTR(vr->plugins[i].digest);
     }
     for (uint32_t i = 0; i < c->instances_count && i < vr->n_instances; i++)
         c->instances[i].settings_json = TAKE_PTR(vr->settings_json[i]);
@@ -197,6 +200,7 @@ int config_load_buffer(const char *buf, size_t len, unsigned flags, struct diag_
     }
     schema_check(root, &config_schema, &p, d);
     config_validate(root, flags, d, &vr);
+    hints_comments(buf, len, root, d);
     if (d->oom) {
         validate_result_done(&vr);
         return -ENOMEM;
@@ -221,6 +225,73 @@ int config_load(const char *path, unsigned flags, struct diag_list *d, struct co
     return config_load_buffer(buf, len, flags, d, ret);
 }
 
+/* The status field of the contract's schema: the one part of it this reader checks. */
+static const cyaml_schema_value_t *status_schema(void)
+{
+    for (const cyaml_schema_field_t *f = config_schema.mapping.fields; f->key; f++)
+        if (streq(f->key, "status"))
+            return &f->value;
+    return NULL;
+}
+
+int config_load_status(const char *path, struct diag_list *d, struct config_status *ret)
+{
+    _cleanup_(yaml_node_freep) struct yaml_node *root = NULL;
+    _cleanup_free_ char *buf = NULL;
+    const struct yaml_node *st, *addr, *port;
+    const cyaml_schema_value_t *schema = status_schema();
+    struct yaml_error yerr = {0};
+    struct diag_path p = {0};
+    long long port_value = CONFIG_DEFAULT_STATUS_PORT;
+    bool allow = false;
+    char why[256];
+    size_t len = 0;
+    int r;
+
+    assert(schema);
+    r = read_config_file(path, d, &buf, &len);
+    if (r < 0)
+        return r;
+    if (is_blank(buf, len)) {
+        diag_error(d, 0, "", "the file is empty");
+        return -EINVAL;
+    }
+    r = yaml_tree_parse(buf, len, &root, &yerr);
+    if (r == -ENOMEM)
+        return r;
+    if (r < 0) {
+        diag_error(d, yerr.line, "", "%s", yerr.message);
+        return -EINVAL;
+    }
+    if (root->kind != YAML_KIND_MAPPING) {
+        diag_error(d, root->line, "", "the config must be a mapping of keys (homeserver:, ...)");
+        return -EINVAL;
+    }
+    st = yaml_map_get(root, "status");
+    if (st) {
+        diag_path_push_key(&p, "status");
+        schema_check(st, schema, &p, d);
+        if (d->n_errors > 0)
+            return -EINVAL;
+    }
+    addr = yaml_map_get(st, "address");
+    port = yaml_map_get(st, "port");
+    if (yaml_map_get(st, "allow_non_loopback"))
+        (void)yaml_scalar_bool(yaml_map_get(st, "allow_non_loopback"), &allow);
+    if (addr && !config_status_address_ok(addr->value, allow, why, sizeof(why)))
+        diag_error(d, addr->line, "status.address", "%s", why);
+    if (port && (yaml_scalar_int64(port, &port_value) < 0 || port_value == 0))
+        diag_error(d, port->line, "status.port", "port 0 is not a port");
+    if (d->n_errors > 0)
+        return -EINVAL;
+    ret->address = strdup(addr ? addr->value : CONFIG_DEFAULT_STATUS_ADDRESS);
+    if (!ret->address)
+        return -ENOMEM;
+    ret->port = (uint16_t)port_value;
+    ret->allow_non_loopback = allow;
+    return 0;
+}
+
 void config_free(struct config *c)
 {
     if (!c)
@@ -229,6 +300,7 @@ void config_free(struct config *c)
         free(c->plugins[i].id);
         free(c->plugins[i].version);
         free(c->plugins[i].sha256);
+        free(c->plugins[i].digest);
     }
     for (uint32_t i = 0; i < c->instances_count; i++)
         free(c->instances[i].settings_json);
@@ -263,13 +335,20 @@ int config_instance_fingerprint(const struct config *cfg, const struct config_in
     json_string(&w, cfg->secret_key_file);
     json_string(&w, cfg->registration_token_file);
     json_int(&w, cfg->logging.level);
-    json_string(&w, cfg->notifications ? cfg->notifications->room : NULL);
-    json_string(&w, cfg->notifications ? cfg->notifications->sender : NULL);
+    /* The admin room is read by the sender's worker alone (it joins it and posts there): for
+     * every other instance notifications are nothing, and adding them restarts only it. */
+    if (cfg->notifications && streq(cfg->notifications->sender, in->id)) {
+        json_string(&w, cfg->notifications->room);
+        json_string(&w, cfg->notifications->sender);
+    }
+    /* The plugin's code: a package by its sha256, a directory by its digest, so a module
+     * rebuilt under the same version restarts the instances that run it. */
     for (uint32_t i = 0; i < cfg->plugins_count; i++)
         if (cfg->plugins[i].id && streq(cfg->plugins[i].id, in->plugin)) {
             json_string(&w, cfg->plugins[i].path);
             json_string(&w, cfg->plugins[i].version);
             json_string(&w, cfg->plugins[i].sha256);
+            json_string(&w, cfg->plugins[i].digest);
         }
     /* The instance itself, but for its settings: a change of those alone is handed to the
      * running plugin (br_plugin.config) instead of restarting it. */

@@ -57,6 +57,8 @@ struct config_plugin {
     char *id;      /* from the package's maubot.yaml, filled by the validator */
     char *version; /* likewise */
     char *sha256;  /* a package's (lowercase hex), NULL for a plugin directory */
+    char *digest;  /* a directory's: SHA-256 of maubot.yaml and its modules (lowercase hex),
+                    * NULL for a package or when a file could not be read */
 };
 
 struct config_features {
@@ -121,6 +123,12 @@ int config_load(const char *path, unsigned flags, struct diag_list *diags, struc
  * after reading the file, and so do the tests and the fuzzer. */
 int config_load_buffer(const char *buf, size_t len, unsigned flags, struct diag_list *diags,
                        struct config **ret);
+/* Only the status endpoint's address and port from path, for `botrunner status -c` and
+ * `health -c`: the file read and parsed as config_load() does, the status mapping checked
+ * as it checks it (types, ranges, the loopback rule), the rest of the file not looked at
+ * (its plugins and credentials need not be present). Defaults when absent; ret->address
+ * is malloc'd. -EINVAL with the problems in diags. */
+int config_load_status(const char *path, struct diag_list *diags, struct config_status *ret);
 void config_free(struct config *c);
 static inline void config_freep(struct config **c)
 {

@@ -270,6 +270,22 @@ static bool port_reserved(const struct yaml_node *list, long long port)
     return false;
 }
 
+bool config_status_address_ok(const char *addr, bool allow_non_loopback, char *why, size_t cap)
+{
+    enum addr_class c = addr_classify(addr);
+
+    if (c == ADDR_LOCALHOST)
+        snprintf(why, cap, "use the IP literal 127.0.0.1 instead of \"localhost\"");
+    else if (c == ADDR_INVALID)
+        snprintf(why, cap, "%s is not an IP literal", TEXT_QUOTE(addr));
+    else if (c == ADDR_OTHER_IP && !allow_non_loopback)
+        snprintf(why, cap, "%s is not loopback; the status endpoint stays on loopback unless "
+                           "status.allow_non_loopback is true", TEXT_QUOTE(addr));
+    else
+        return true;
+    return false;
+}
+
 static void validate_status(struct validator *v)
 {
     const struct yaml_node *st = yaml_map_get(v->root, "status");
@@ -292,14 +308,10 @@ static void validate_status(struct validator *v)
     saved = enter(v, "status");
     if (addr) {
         size_t s = enter(v, "address");
-        enum addr_class c = addr_classify(addr->value);
-        if (c == ADDR_LOCALHOST)
-            ERR(v, addr, "use the IP literal 127.0.0.1 instead of \"localhost\"");
-        else if (c == ADDR_INVALID)
-            ERR(v, addr, "%s is not an IP literal", TEXT_QUOTE(addr->value));
-        else if (c == ADDR_OTHER_IP && !flag(st, "allow_non_loopback", false))
-            ERR(v, addr, "%s is not loopback; the status endpoint stays on loopback unless "
-                         "status.allow_non_loopback is true", TEXT_QUOTE(addr->value));
+        char why[256];
+        if (!config_status_address_ok(addr->value, flag(st, "allow_non_loopback", false), why,
+                                      sizeof(why)))
+            ERR(v, addr, "%s", why);
         leave(v, s);
     }
     if (port_node && yaml_scalar_int64(port_node, &port) >= 0) {

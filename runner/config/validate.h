@@ -2,6 +2,9 @@
  * cannot express (identifier grammars, references, port rules, credentials). */
 #pragma once
 
+#include <stdbool.h>
+#include <stddef.h>
+
 #include "config/diag.h"
 #include "config/plugin_facts.h"
 #include "util/yaml_tree.h"
@@ -24,3 +27,7 @@ void validate_result_done(struct validate_result *r);
  * schema_check reported them). flags: enum config_check_flags. */
 void config_validate(const struct yaml_node *root, unsigned flags, struct diag_list *diags,
                      struct validate_result *ret);
+
+/* The rule for status.address, shared with config_load_status(): true when addr is an IP
+ * literal on loopback (or any IP literal with allow_non_loopback), else false and why. */
+bool config_status_address_ok(const char *addr, bool allow_non_loopback, char *why, size_t cap);

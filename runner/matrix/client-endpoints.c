@@ -189,7 +189,8 @@ int mx_messages(struct mx_client *c, const char *room_id, const char *from, unsi
     mx_path_query(&p, "dir", "b");
     mx_path_query(&p, "from", from);
     mx_path_query(&p, "limit", n);
-    return start(c, "GET", &p, NULL, MX_AUTH_RETRY, done, userdata);
+    /* A page of events is bounded as a sync is: its events may be as large. */
+    return start(c, "GET", &p, NULL, MX_AUTH_RETRY | MX_SYNC, done, userdata);
 }
 
 int mx_join(struct mx_client *c, const char *room_id, mx_done_t done, void *userdata)

@@ -46,8 +46,8 @@ typedef void (*mx_done_t)(int r, const struct mx_result *res, void *userdata);
 enum mx_flags {
     MX_AUTH = 1 << 0,  /* send the access token */
     MX_RETRY = 1 << 1, /* 5xx, timeouts, resets: back off with jitter and retry, forever */
-    MX_SYNC = 1 << 2,  /* long poll: body bounds SYNC_MAX_BODY/SYNC_MAX_TOKENS; mx_sync() sets
-                        * the transfer timeout to the sync timeout plus a 30 s margin */
+    MX_SYNC = 1 << 2,  /* events (/sync, /messages): body bounds SYNC_MAX_BODY/SYNC_MAX_TOKENS;
+                        * mx_sync() sets the transfer timeout to the sync timeout plus 30 s */
 };
 
 /* Called when the homeserver answers M_UNKNOWN_TOKEN to an MX_AUTH request. The owner
@@ -115,7 +115,7 @@ int mx_upload_filter(struct mx_client *c, const char *user_id, const char *filte
 /* GET /sync?timeout=..&since=..&filter=.. (since/filter may be NULL). MX_SYNC|MX_RETRY. */
 int mx_sync(struct mx_client *c, const char *since, const char *filter_id, uint64_t timeout_ms,
             mx_done_t done, void *userdata);
-/* GET /rooms/{room}/messages?dir=b&from=..&limit=.. */
+/* GET /rooms/{room}/messages?dir=b&from=..&limit=..; bounded as a sync (MX_SYNC). */
 int mx_messages(struct mx_client *c, const char *room_id, const char *from, unsigned limit,
                 mx_done_t done, void *userdata);
 /* POST /join/{room} and POST /rooms/{room}/leave (declining an invite is a leave). */

@@ -2,17 +2,19 @@
  * required, how each string is checked, and what a malformed event or room costs (itself). */
 #include <assert.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "matrix/sync.h"
 #include "util/json.h"
-#include "util/utf8.h"
 
 /* How one string field must look. Identifiers and tokens end up in logs, URLs and database
- * keys, so they may hold no control character at all; message text may hold tabs and line
- * breaks (utf8_is_valid_text()). A sigil, when set, is the required first byte. */
+ * keys, so they may hold no control character at all; message text may hold any character
+ * but NUL (read with json_get_text(), which turns what cannot be a character into U+FFFD).
+ * A sigil, when set, is the required first byte. */
 struct string_rule {
     size_t min, max;
     bool text;
@@ -26,9 +28,26 @@ static const struct string_rule RULE_ROOM_ID = {1, SYNC_MAX_ID, false, '!'};
 static const struct string_rule RULE_NAME = {1, SYNC_MAX_ID, false, 0};
 /* The empty state key is the common one (m.room.name, m.room.power_levels ...). */
 static const struct string_rule RULE_STATE_KEY = {0, SYNC_MAX_ID, false, 0};
-static const struct string_rule RULE_TEXT = {0, SYNC_MAX_CONTENT, true, 0};
+static const struct string_rule RULE_TEXT = {0, SYNC_MAX_TEXT, true, 0};
 
 #define HTML_FORMAT "org.matrix.custom.html"
+
+/* Why an event is refused: the first check that fails writes it, as a phrase naming the
+ * field. NULL where nobody asks (rooms, tokens, the informational relation). */
+struct why {
+    char text[SYNC_DROP_REASON_MAX];
+};
+
+_printf_(2, 3) static void why_set(struct why *why, const char *format, ...)
+{
+    va_list ap;
+
+    if (!why || why->text[0])
+        return;
+    va_start(ap, format);
+    vsnprintf(why->text, sizeof(why->text), format, ap);
+    va_end(ap);
+}
 
 static bool chars_are_printable(const char *s, size_t len)
 {
@@ -40,28 +59,44 @@ static bool chars_are_printable(const char *s, size_t len)
     return true;
 }
 
-/* The string at token tok, checked against rule. -EBADMSG for another type or a string the
- * rule refuses, -EILSEQ when it cannot become a C string (\u0000, a lone surrogate). */
+/* The string at token tok, checked against rule; field names it in *why. -EBADMSG for
+ * another type or a string the rule refuses, -EILSEQ when an identifier cannot become a C
+ * string (\u0000, a lone surrogate). */
 static int string_read(const struct json_doc *d, int tok, const struct string_rule *rule,
-                       char **ret)
+                       const char *field, struct why *why, char **ret)
 {
     _cleanup_free_ char *s = NULL;
     size_t len;
     int r;
 
-    if (json_type(d, tok) != JSON_STRING)
+    if (json_type(d, tok) != JSON_STRING) {
+        why_set(why, "%s is not a string", field);
         return -EBADMSG;
-    r = json_get_string(d, tok, NULL, &s);
+    }
+    r = rule->text ? json_get_text(d, tok, NULL, &s) : json_get_string(d, tok, NULL, &s);
+    if (r == -EILSEQ)
+        why_set(why, "%s holds \\u0000 or an unpaired surrogate", field);
     if (r < 0)
         return r;
     len = strlen(s);
-    if (len < rule->min || len > rule->max)
+    if (len < rule->min) {
+        why_set(why, "%s is empty", field);
         return -EBADMSG;
-    if (rule->sigil && s[0] != rule->sigil)
+    }
+    if (len > rule->max) {
+        why_set(why, "%s is %zu bytes, above %zu", field, len, rule->max);
         return -EBADMSG;
-    /* json_get_string() already gave valid UTF-8 without NULs; the rest is about controls. */
-    if (rule->text ? !utf8_is_valid_text(s, len) : !chars_are_printable(s, len))
+    }
+    if (rule->sigil && s[0] != rule->sigil) {
+        why_set(why, "%s does not start with '%c'", field, rule->sigil);
         return -EBADMSG;
+    }
+    /* json_get_string() gave valid UTF-8 without NULs; an identifier holds no control
+     * character either. Text may. */
+    if (!rule->text && !chars_are_printable(s, len)) {
+        why_set(why, "%s holds a control character", field);
+        return -EBADMSG;
+    }
     *ret = TAKE_PTR(s);
     return 0;
 }
@@ -81,9 +116,11 @@ static int member_get(const struct json_doc *d, int obj, const char *key, int *r
     return 0;
 }
 
-/* An optional string member: NULL when absent, an error when present but refused. */
+/* An optional string member: NULL when absent, an error when present but refused. field is
+ * its name in *why (the key itself when NULL). */
 static int string_optional(const struct json_doc *d, int obj, const char *key,
-                           const struct string_rule *rule, char **ret)
+                           const struct string_rule *rule, const char *field, struct why *why,
+                           char **ret)
 {
     int tok, r;
 
@@ -94,30 +131,35 @@ static int string_optional(const struct json_doc *d, int obj, const char *key,
     }
     if (r < 0)
         return r;
-    return string_read(d, tok, rule, ret);
+    return string_read(d, tok, rule, field ? field : key, why, ret);
 }
 
 static int string_required(const struct json_doc *d, int obj, const char *key,
-                           const struct string_rule *rule, char **ret)
+                           const struct string_rule *rule, struct why *why, char **ret)
 {
     int tok, r;
 
     r = member_get(d, obj, key, &tok);
+    if (r == -ENOENT)
+        why_set(why, "no %s", key);
     if (r < 0)
         return r == -ENOENT ? -EBADMSG : r;
-    return string_read(d, tok, rule, ret);
+    return string_read(d, tok, rule, key, why, ret);
 }
 
 /* An optional member that must be an object when present: -ENOENT when absent or null. */
-static int object_optional(const struct json_doc *d, int obj, const char *key, int *ret_tok)
+static int object_optional(const struct json_doc *d, int obj, const char *key, const char *field,
+                           struct why *why, int *ret_tok)
 {
     int tok, r;
 
     r = member_get(d, obj, key, &tok);
     if (r < 0)
         return r;
-    if (json_type(d, tok) != JSON_OBJECT)
+    if (json_type(d, tok) != JSON_OBJECT) {
+        why_set(why, "%s is not an object", field ? field : key);
         return -EBADMSG;
+    }
     *ret_tok = tok;
     return 0;
 }
@@ -155,20 +197,22 @@ void mx_event_done(struct mx_event *e)
 
 /* content.m.relates_to.m.in_reply_to.event_id. The keys hold dots, hence one lookup per
  * level rather than a path. Absent anywhere on the way: no reply. */
-static int reply_parse(const struct json_doc *d, int content, char **ret)
+static int reply_parse(const struct json_doc *d, int content, struct why *why, char **ret)
 {
     int relates, in_reply_to, r;
 
-    r = object_optional(d, content, "m.relates_to", &relates);
+    r = object_optional(d, content, "m.relates_to", "content.m.relates_to", why, &relates);
     if (r >= 0)
-        r = object_optional(d, relates, "m.in_reply_to", &in_reply_to);
+        r = object_optional(d, relates, "m.in_reply_to", "content.m.relates_to.m.in_reply_to",
+                            why, &in_reply_to);
     if (r == -ENOENT) {
         *ret = NULL;
         return 0;
     }
     if (r < 0)
         return r;
-    return string_optional(d, in_reply_to, "event_id", &RULE_EVENT_ID, ret);
+    return string_optional(d, in_reply_to, "event_id", &RULE_EVENT_ID,
+                           "content.m.relates_to.m.in_reply_to.event_id", why, ret);
 }
 
 /* content.m.relates_to's rel_type and event_id, for any event: what an edit, a thread reply
@@ -179,10 +223,10 @@ static int relation_parse(const struct json_doc *d, int content, struct mx_event
     _cleanup_free_ char *rel_type = NULL, *target = NULL;
     int relates;
 
-    if (object_optional(d, content, "m.relates_to", &relates) < 0)
+    if (object_optional(d, content, "m.relates_to", NULL, NULL, &relates) < 0)
         return 0;
-    if (string_optional(d, relates, "rel_type", &RULE_NAME, &rel_type) == -ENOMEM ||
-        string_optional(d, relates, "event_id", &RULE_EVENT_ID, &target) == -ENOMEM)
+    if (string_optional(d, relates, "rel_type", &RULE_NAME, NULL, NULL, &rel_type) == -ENOMEM ||
+        string_optional(d, relates, "event_id", &RULE_EVENT_ID, NULL, NULL, &target) == -ENOMEM)
         return -ENOMEM;
     if (!rel_type || !target)
         return 0;
@@ -191,28 +235,31 @@ static int relation_parse(const struct json_doc *d, int content, struct mx_event
     return 0;
 }
 
-static int message_parse(const struct json_doc *d, int content, struct mx_event *e)
+static int message_parse(const struct json_doc *d, int content, struct mx_event *e,
+                         struct why *why)
 {
     int r;
 
-    r = string_optional(d, content, "msgtype", &RULE_NAME, &e->msgtype);
+    r = string_optional(d, content, "msgtype", &RULE_NAME, "content.msgtype", why, &e->msgtype);
     if (r < 0)
         return r;
-    r = string_optional(d, content, "body", &RULE_TEXT, &e->body);
+    r = string_optional(d, content, "body", &RULE_TEXT, "content.body", why, &e->body);
     if (r < 0)
         return r;
     /* formatted_body in any other format is not HTML we could use: ignored. */
     if (json_string_equals(d, content, "format", HTML_FORMAT) == 1) {
-        r = string_optional(d, content, "formatted_body", &RULE_TEXT, &e->formatted_body);
+        r = string_optional(d, content, "formatted_body", &RULE_TEXT, "content.formatted_body",
+                            why, &e->formatted_body);
         if (r < 0)
             return r;
     }
-    return reply_parse(d, content, &e->in_reply_to);
+    return reply_parse(d, content, why, &e->in_reply_to);
 }
 
 /* The content object as the server sent it; "{}" when absent or not an object, and then
  * *ret_tok is -1 (no content fields to read). */
-static int content_parse(const struct json_doc *d, int event, char **ret, int *ret_tok)
+static int content_parse(const struct json_doc *d, int event, struct why *why, char **ret,
+                         int *ret_tok)
 {
     const char *raw = "{}";
     size_t len = 2;
@@ -228,8 +275,10 @@ static int content_parse(const struct json_doc *d, int event, char **ret, int *r
         r = json_token_raw(d, tok, &raw, &len);
         if (r < 0)
             return r;
-        if (len > SYNC_MAX_CONTENT)
+        if (len > SYNC_MAX_CONTENT) {
+            why_set(why, "content is %zu bytes of JSON, above %u", len, SYNC_MAX_CONTENT);
             return -E2BIG;
+        }
     }
     s = strndup(raw, len);
     if (!s)
@@ -244,28 +293,30 @@ static bool redacted_get(const struct json_doc *d, int event)
 {
     int unsigned_tok, because;
 
-    return object_optional(d, event, "unsigned", &unsigned_tok) == 0 &&
+    return object_optional(d, event, "unsigned", NULL, NULL, &unsigned_tok) == 0 &&
            member_get(d, unsigned_tok, "redacted_because", &because) == 0;
 }
 
 /* One timeline event. -ENOMEM is the caller's problem; any other error means this event is
- * malformed and is to be dropped. */
-static int event_parse(const struct json_doc *d, int tok, struct mx_event *ret)
+ * malformed and is to be dropped, and *why says why. */
+static int event_parse(const struct json_doc *d, int tok, struct mx_event *ret, struct why *why)
 {
     _cleanup_(mx_event_done) struct mx_event e = {0};
     int content, ts_tok, r;
 
-    if (json_type(d, tok) != JSON_OBJECT)
+    if (json_type(d, tok) != JSON_OBJECT) {
+        why_set(why, "not a JSON object");
         return -EBADMSG;
-    r = string_required(d, tok, "event_id", &RULE_EVENT_ID, &e.event_id);
+    }
+    r = string_required(d, tok, "event_id", &RULE_EVENT_ID, why, &e.event_id);
     if (r >= 0)
-        r = string_required(d, tok, "type", &RULE_NAME, &e.type);
+        r = string_required(d, tok, "type", &RULE_NAME, why, &e.type);
     if (r >= 0)
-        r = string_required(d, tok, "sender", &RULE_USER_ID, &e.sender);
+        r = string_required(d, tok, "sender", &RULE_USER_ID, why, &e.sender);
     if (r >= 0)
-        r = string_optional(d, tok, "state_key", &RULE_STATE_KEY, &e.state_key);
+        r = string_optional(d, tok, "state_key", &RULE_STATE_KEY, NULL, why, &e.state_key);
     if (r >= 0)
-        r = content_parse(d, tok, &e.content_json, &content);
+        r = content_parse(d, tok, why, &e.content_json, &content);
     if (r < 0)
         return r;
 
@@ -277,9 +328,10 @@ static int event_parse(const struct json_doc *d, int tok, struct mx_event *ret)
     if (content >= 0)
         r = relation_parse(d, content, &e);
     if (r >= 0 && content >= 0 && streq(e.type, "m.room.message"))
-        r = message_parse(d, content, &e);
+        r = message_parse(d, content, &e, why);
     else if (r >= 0 && content >= 0 && streq(e.type, "m.room.member"))
-        r = string_optional(d, content, "membership", &RULE_NAME, &e.membership);
+        r = string_optional(d, content, "membership", &RULE_NAME, "content.membership", why,
+                            &e.membership);
     if (r < 0)
         return r;
 
@@ -289,14 +341,47 @@ static int event_parse(const struct json_doc *d, int tok, struct mx_event *ret)
     return 0;
 }
 
+/* Where refused events are counted, and the first SYNC_MAX_DROPS described. */
+struct drops {
+    size_t *count;
+    struct mx_drop *items;
+    size_t *n_items;
+    const char *room_id; /* NULL in a /messages page */
+};
+
+/* An id of a refused event for its description: copied when it is valid, else "". */
+static void drop_id(const struct json_doc *d, int event, const char *key,
+                    const struct string_rule *rule, char out[static SYNC_MAX_ID + 1])
+{
+    _cleanup_free_ char *s = NULL;
+
+    out[0] = '\0';
+    if (json_type(d, event) == JSON_OBJECT && string_required(d, event, key, rule, NULL, &s) == 0)
+        snprintf(out, SYNC_MAX_ID + 1, "%s", s);
+}
+
+static void drop_describe(const struct json_doc *d, int event, const char *reason,
+                          struct drops *dr)
+{
+    struct mx_drop *it;
+
+    if (*dr->n_items >= SYNC_MAX_DROPS)
+        return;
+    it = &dr->items[(*dr->n_items)++];
+    drop_id(d, event, "event_id", &RULE_EVENT_ID, it->event_id);
+    drop_id(d, event, "sender", &RULE_USER_ID, it->sender);
+    snprintf(it->room_id, sizeof(it->room_id), "%s", dr->room_id ? dr->room_id : "");
+    snprintf(it->reason, sizeof(it->reason), "%s", reason);
+}
+
 /* Parse array tok into a fresh array of at most SYNC_MAX_EVENTS events, in order. Malformed
- * events and those past the cap are added to *dropped. Only -ENOMEM fails. */
+ * events and those past the cap are counted and described in dr. Only -ENOMEM fails. */
 static int events_parse(const struct json_doc *d, int tok, struct mx_event **ret, size_t *ret_n,
-                        size_t *dropped)
+                        struct drops *dr)
 {
     struct mx_event *events = NULL;
     size_t n = 0, total, cap;
-    int r;
+    int cur = 0, elem, r;
 
     r = json_array_len(d, tok);
     assert(r >= 0);
@@ -309,8 +394,9 @@ static int events_parse(const struct json_doc *d, int tok, struct mx_event **ret
     }
     /* Bounded by what was allocated, not only by the cap: the iteration yields as many
      * elements as json_array_len() counted, but nothing here should rest on that. */
-    for (int cur = 0, elem; n < cap && json_array_iter(d, tok, &cur, &elem) > 0;) {
-        r = event_parse(d, elem, &events[n]);
+    while (n < cap && json_array_iter(d, tok, &cur, &elem) > 0) {
+        struct why why = {{0}};
+        r = event_parse(d, elem, &events[n], &why);
         if (r == -ENOMEM) {
             for (size_t i = 0; i < n; i++)
                 mx_event_done(&events[i]);
@@ -319,9 +405,18 @@ static int events_parse(const struct json_doc *d, int tok, struct mx_event **ret
         }
         if (r >= 0)
             n++;
+        else
+            drop_describe(d, elem, why.text[0] ? why.text : "malformed", dr);
     }
-    /* Malformed events do not count towards the cap; the rest, past it, are dropped too. */
-    *dropped += total - n;
+    /* Malformed events do not count towards the cap; the rest, past it, are refused too
+     * (described while there is room: the walk stops there). */
+    while (*dr->n_items < SYNC_MAX_DROPS && json_array_iter(d, tok, &cur, &elem) > 0) {
+        char reason[SYNC_DROP_REASON_MAX];
+        snprintf(reason, sizeof(reason), "past the %u events kept of one timeline",
+                 SYNC_MAX_EVENTS);
+        drop_describe(d, elem, reason, dr);
+    }
+    *dr->count += total - n;
     *ret = events;
     *ret_n = n;
     return 0;
@@ -380,22 +475,23 @@ static int body_parse(const char *body, size_t len, struct json_doc **ret)
 /* One joined room: its timeline's events, limited and prev_batch. A missing or ill-typed
  * timeline leaves the room without events; the room itself is still joined. */
 static int timeline_parse(const struct json_doc *d, int room, struct mx_room_timeline *t,
-                          size_t *dropped)
+                          struct mx_sync_batch *b)
 {
+    struct drops dr = {&b->n_dropped, b->drops, &b->n_drops, t->room_id};
     int timeline, events, r;
     bool limited;
 
-    if (object_optional(d, room, "timeline", &timeline) < 0)
+    if (object_optional(d, room, "timeline", NULL, NULL, &timeline) < 0)
         return 0;
     if (json_get_bool(d, timeline, "limited", &limited) == 0)
         t->limited = limited;
     /* Without prev_batch a gap cannot be filled, but the events are still worth having. */
-    r = string_optional(d, timeline, "prev_batch", &RULE_NAME, &t->prev_batch);
+    r = string_optional(d, timeline, "prev_batch", &RULE_NAME, NULL, NULL, &t->prev_batch);
     if (r == -ENOMEM)
         return r;
     if (member_get(d, timeline, "events", &events) < 0 || json_type(d, events) != JSON_ARRAY)
         return 0;
-    return events_parse(d, events, &t->events, &t->n_events, dropped);
+    return events_parse(d, events, &t->events, &t->n_events, &dr);
 }
 
 /* Index of room_id among the n elements at base (each stride bytes, starting with its room
@@ -425,7 +521,7 @@ static int room_member_read(const struct json_doc *d, int key, int value, size_t
         b->n_rooms_dropped++;
         return 0;
     }
-    r = string_read(d, key, &RULE_ROOM_ID, ret_room_id);
+    r = string_read(d, key, &RULE_ROOM_ID, "room id", NULL, ret_room_id);
     if (r == -ENOMEM)
         return r;
     if (r < 0) {
@@ -474,7 +570,7 @@ static int joined_parse(const struct json_doc *d, int join, struct mx_sync_batch
                 return r;
             continue;
         }
-        r = timeline_parse(d, v, &t, &b->n_dropped);
+        r = timeline_parse(d, v, &t, b);
         if (r < 0)
             return r;
         i = room_find(b->joined, b->n_joined, sizeof(*b->joined), t.room_id);
@@ -494,7 +590,7 @@ static int invite_parse(const struct json_doc *d, int room, struct mx_invite *in
 {
     int state, events, last = -1, r;
 
-    if (object_optional(d, room, "invite_state", &state) < 0 ||
+    if (object_optional(d, room, "invite_state", NULL, NULL, &state) < 0 ||
         member_get(d, state, "events", &events) < 0 || json_type(d, events) != JSON_ARRAY)
         return 0;
     for (int cur = 0, ev; json_array_iter(d, events, &cur, &ev) > 0;)
@@ -505,10 +601,10 @@ static int invite_parse(const struct json_doc *d, int room, struct mx_invite *in
     if (last < 0)
         return 0;
     /* A bad field leaves that field NULL rather than falling back to an earlier event. */
-    r = string_optional(d, last, "sender", &RULE_USER_ID, &inv->inviter);
+    r = string_optional(d, last, "sender", &RULE_USER_ID, NULL, NULL, &inv->inviter);
     if (r == -ENOMEM)
         return r;
-    r = string_optional(d, last, "state_key", &RULE_USER_ID, &inv->invitee);
+    r = string_optional(d, last, "state_key", &RULE_USER_ID, NULL, NULL, &inv->invitee);
     if (r == -ENOMEM)
         return r;
     return 0;
@@ -581,19 +677,19 @@ static int rooms_parse(const struct json_doc *d, struct mx_sync_batch *b)
 {
     int rooms, section, r;
 
-    if (object_optional(d, 0, "rooms", &rooms) < 0)
+    if (object_optional(d, 0, "rooms", NULL, NULL, &rooms) < 0)
         return 0;
-    if (object_optional(d, rooms, "join", &section) == 0) {
+    if (object_optional(d, rooms, "join", NULL, NULL, &section) == 0) {
         r = joined_parse(d, section, b);
         if (r < 0)
             return r;
     }
-    if (object_optional(d, rooms, "invite", &section) == 0) {
+    if (object_optional(d, rooms, "invite", NULL, NULL, &section) == 0) {
         r = invites_parse(d, section, b);
         if (r < 0)
             return r;
     }
-    if (object_optional(d, rooms, "leave", &section) == 0)
+    if (object_optional(d, rooms, "leave", NULL, NULL, &section) == 0)
         return left_parse(d, section, b);
     return 0;
 }
@@ -625,7 +721,7 @@ int mx_sync_parse_doc(const struct json_doc *d, struct mx_sync_batch **ret)
     if (!b)
         return -ENOMEM;
     /* Without a position to continue from, nothing in the batch can be acknowledged. */
-    r = string_required(d, 0, "next_batch", &RULE_NAME, &b->next_batch);
+    r = string_required(d, 0, "next_batch", &RULE_NAME, NULL, &b->next_batch);
     if (r < 0)
         return r == -ENOMEM ? r : -EBADMSG;
     r = rooms_parse(d, b);
@@ -678,10 +774,11 @@ int mx_messages_parse_doc(const struct json_doc *d, struct mx_messages_page **re
     if (!p)
         return -ENOMEM;
     /* A bad token would make the caller page from the wrong place or loop: refuse it. */
-    r = string_optional(d, 0, "end", &RULE_NAME, &p->end);
+    r = string_optional(d, 0, "end", &RULE_NAME, NULL, NULL, &p->end);
     if (r < 0)
         return r == -ENOMEM ? r : -EBADMSG;
-    r = events_parse(d, chunk, &p->events, &p->n_events, &p->n_dropped);
+    r = events_parse(d, chunk, &p->events, &p->n_events,
+                     &(struct drops){&p->n_dropped, p->drops, &p->n_drops, NULL});
     if (r < 0)
         return r;
     *ret = TAKE_PTR(p);

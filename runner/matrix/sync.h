@@ -10,23 +10,37 @@
 #include "util/json.h"
 #include "util/macro.h"
 
-/* Bounds: a sync body larger than this is refused before parsing (Synapse's default
- * timeline limit keeps real ones far below); events per room and rooms per batch are capped
- * so one response cannot make the worker allocate without bound. */
-#define SYNC_MAX_BODY    (16u * 1024u * 1024u)
+/* Bounds. An event is at most 64 KiB in the spec (SYNC_MAX_EVENT, the PDU limit Synapse and
+ * continuwuity enforce), counted in the canonical JSON, where text is raw UTF-8. A client
+ * gets it escaped: Synapse sends every non-ASCII character as \uXXXX (an emoji as a pair of
+ * them, 12 bytes for 4) and a control character takes 6 bytes for 1, so the JSON text of an
+ * accepted event's content can be up to six times its size: SYNC_MAX_CONTENT bounds that raw
+ * text, SYNC_MAX_TEXT each string decoded. A sync body is bounded by the filter's timeline
+ * limit (50 events) at that size, 19.5 MiB, with room for the rest; a /messages page the
+ * same (the worker asks for 50 events a page). Events per room and rooms per batch are
+ * capped so one response cannot make the worker allocate without bound. */
+#define SYNC_MAX_EVENT   65536u
+#define SYNC_MAX_CONTENT (6u * SYNC_MAX_EVENT)
+#define SYNC_MAX_TEXT    SYNC_MAX_EVENT
+#define SYNC_MAX_BODY    (32u * 1024u * 1024u)
 #define SYNC_MAX_TOKENS  (1u << 20)
 #define SYNC_MAX_ROOMS   1024u
 #define SYNC_MAX_EVENTS  1024u  /* per room timeline */
 #define SYNC_MAX_ID      255u   /* event, room, user ids and tokens per the spec's bound */
-#define SYNC_MAX_CONTENT 65536u /* an event is at most 64 KiB in the spec */
+/* Refused events described one by one (the rest only counted), and the length of a reason. */
+#define SYNC_MAX_DROPS      8u
+#define SYNC_DROP_REASON_MAX 128u
 
 /* Strings: ids, types, msgtypes, memberships and tokens are 1..SYNC_MAX_ID bytes of UTF-8
  * without control characters (state_key may be empty), event ids start with '$', user ids
- * with '@', room ids with '!'; body and formatted_body pass utf8_is_valid_text(). A JSON null
- * reads as an absent field. An event is dropped when event_id, type or sender is missing or
- * refused, or when state_key or a message/member field below is present but refused (wrong
- * type, too long, \u0000, lone surrogate, control characters), or content exceeds
- * SYNC_MAX_CONTENT; a bad origin_server_ts only reads as 0. */
+ * with '@', room ids with '!'. body and formatted_body are text: valid UTF-8 of at most
+ * SYNC_MAX_TEXT bytes, any character but NUL, control characters included; an escaped NUL
+ * (\u0000) or an unpaired surrogate escape in them reads as U+FFFD (a character they cannot
+ * hold must not cost the message). A JSON null reads as an absent field. An event is refused
+ * (dropped, counted, and described in the batch's drops) when event_id, type or sender is
+ * missing or refused, or when state_key or a message/member field below is present but
+ * refused (wrong type, too long), or its content's JSON text exceeds SYNC_MAX_CONTENT; a bad
+ * origin_server_ts only reads as 0. */
 struct mx_event {
     char *event_id;
     char *type;
@@ -67,6 +81,16 @@ struct mx_invite {
     char *invitee; /* its state_key: the user invited */
 };
 
+/* One refused event, for the log: which event (each id as far as it could be read and is
+ * valid, else ""), in which room ("" in a /messages page: the caller knows the room), and
+ * why, as a phrase ("body is 70000 bytes, above 65536"). */
+struct mx_drop {
+    char event_id[SYNC_MAX_ID + 1];
+    char room_id[SYNC_MAX_ID + 1];
+    char sender[SYNC_MAX_ID + 1];
+    char reason[SYNC_DROP_REASON_MAX];
+};
+
 struct mx_sync_batch {
     char *next_batch;
     struct mx_room_timeline *joined;
@@ -75,7 +99,9 @@ struct mx_sync_batch {
     size_t n_invites;
     char **left; /* rooms we left or were removed from */
     size_t n_left;
-    size_t n_dropped;       /* events skipped as malformed or past the cap (logged by the caller) */
+    size_t n_dropped;       /* events refused as malformed or past the cap (logged by the caller) */
+    struct mx_drop drops[SYNC_MAX_DROPS]; /* the first n_drops of them, in document order */
+    size_t n_drops;
     size_t n_rooms_dropped; /* rooms skipped: invalid id or value, or past SYNC_MAX_ROOMS */
 };
 
@@ -101,6 +127,8 @@ struct mx_messages_page {
     size_t n_events;
     char *end;
     size_t n_dropped;
+    struct mx_drop drops[SYNC_MAX_DROPS];
+    size_t n_drops;
 };
 int mx_messages_parse(const char *body, size_t len, struct mx_messages_page **ret);
 int mx_messages_parse_doc(const struct json_doc *d, struct mx_messages_page **ret);

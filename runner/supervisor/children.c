@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,9 +37,25 @@ static void set_phase_state(struct child *c, enum child_phase phase, const char 
     child_set_state(c, state, error);
 }
 
-void child_set_state(struct child *c, const char *state, const char *error)
+static void resolve_last_error(struct child *c, const char *why)
+{
+    if (!c->last_error || c->last_error_resolved_at)
+        return;
+    c->last_error_resolved_at = sup_now_ms() / 1000;
+    log_info("Instance %s: the last error is over (%s): %s", c->id, why, c->last_error);
+}
+
+void child_room_error_over(struct child *c, const char *room)
+{
+    if (c->last_error_room && streq(c->last_error_room, room))
+        resolve_last_error(c, "the room reports no error");
+}
+
+void child_set_state_room(struct child *c, const char *state, const char *error,
+                          const char *room)
 {
     int64_t now = sup_now_ms();
+    bool was_running = streq(c->state, "running");
     int r;
 
     if (!streq(c->state, state)) {
@@ -47,14 +64,23 @@ void child_set_state(struct child *c, const char *state, const char *error)
     }
     if (error) {
         free(c->last_error);
+        free(c->last_error_room);
         c->last_error = strdup(error);
-    }
+        c->last_error_room = room ? strdup(room) : NULL;
+        c->last_error_resolved_at = 0;
+    } else if (!was_running && streq(state, "running") && !c->last_error_room)
+        resolve_last_error(c, "it is running again");
     r = store_instance_set_state(c->sup->store, c->id, state, error, now / 1000);
     if (r < 0)
         log_warning_errno(r, "Cannot record the state of %s: %m", c->id);
     if (streq(state, "restarting"))
         c->restarts++;
     sup_state_changed(c->sup);
+}
+
+void child_set_state(struct child *c, const char *state, const char *error)
+{
+    child_set_state_room(c, state, error, NULL);
 }
 
 int child_new(struct supervisor *s, const struct config_instance *decl, struct child **ret)
@@ -107,6 +133,7 @@ void child_free(struct child *c)
     free(c->fingerprint);
     free(c->settings);
     free(c->last_error);
+    free(c->last_error_room);
     child_rooms_clear(c);
     free(c);
 }
@@ -129,18 +156,41 @@ static int64_t field_time(const struct ipc_message *m, const char *key)
     return ipc_get_int64(m, key, &t) >= 0 && t > 0 ? t : 0;
 }
 
+/* A worker's counts since it started: what grew since its last report is added to the
+ * instance's. A count below the last one (not what a worker sends) moves the base only. */
+static void add_counters(struct child *c, const struct ipc_message *m)
+{
+    struct ipc_counters now;
+    int64_t *total = (int64_t *)&c->counters, *last = (int64_t *)&c->counters_reported;
+    const int64_t *v = (const int64_t *)&now;
+
+    if (ipc_get_counters(m, &now) < 0) {
+        log_warning("Ignoring a malformed counters report from %s", c->id);
+        return;
+    }
+    for (size_t i = 0; i < sizeof(now) / sizeof(int64_t); i++) {
+        int64_t sum;
+        /* Saturating: a counter that would wrap stays at its largest value. */
+        if (v[i] > last[i])
+            total[i] = __builtin_add_overflow(total[i], v[i] - last[i], &sum) ? INT64_MAX : sum;
+        last[i] = v[i];
+    }
+}
+
 static void handle_report(struct child *c, const struct ipc_message *m)
 {
     const char *v;
 
     if ((v = ipc_get(m, "STATE")))
-        child_set_state(c, v, ipc_get(m, "ERROR"));
+        child_set_state_room(c, v, ipc_get(m, "ERROR"), ipc_get(m, IPC_ERROR_ROOM));
     if (ipc_get(m, "SYNC")) {
         c->last_sync_at = field_time(m, "SYNC");
         (void)store_instance_touch_sync(c->sup->store, c->id, c->last_sync_at);
     }
     if (ipc_get(m, "MESSAGE"))
         c->last_message_at = field_time(m, "MESSAGE");
+    if (ipc_get(m, IPC_COUNTERS))
+        add_counters(c, m);
     if ((v = ipc_get(m, IPC_DATABASE))) {
         int64_t version;
         if ((streq(v, "migrating") || streq(v, "active") || streq(v, "failed")) &&
@@ -272,6 +322,7 @@ int child_start(struct child *c)
     close(sv[1]);
     child_rooms_clear(c); /* the new worker reports them afresh */
     c->db_state[0] = '\0';
+    c->counters_reported = (struct ipc_counters){0}; /* a new worker counts from 0 */
     c->pid = pid;
     c->ipc_fd = sv[0];
     c->started_at = sup_now_ms();

@@ -114,11 +114,13 @@ static bool instance_fine(const struct health_thresholds *t, int64_t now,
 }
 
 int health_evaluate(const struct health_thresholds *t, int64_t now,
-                    const struct health_instance *instances, size_t n, struct health_report *ret)
+                    const struct health_instance *instances, size_t n, const char *reload_refused,
+                    struct health_report *ret)
 {
     struct health_report r = {0};
     struct reasons rs = {.report = &r};
     _cleanup_free_ const char **failed = NULL;
+    bool all_fine = true;
 
     assert(t && ret && (instances || n == 0));
     if (t->error_window_s <= 0 || t->sync_max_age_s <= 0)
@@ -141,14 +143,21 @@ int health_evaluate(const struct health_thresholds *t, int64_t now,
         reason_add(&rs, "no instance is enabled");
     else if (r.active_count == 0)
         reason_add(&rs, "no enabled instance is running");
-    for (size_t k = 0; k < n; k++)
-        if (instances[k].enabled && !instance_fine(t, now, &instances[k], &rs))
+    if (reload_refused)
+        reason_add(&rs, "the last reload was refused: %s", reload_refused);
+    for (size_t k = 0; k < n; k++) {
+        if (!instances[k].enabled)
+            continue;
+        if (!instance_fine(t, now, &instances[k], &rs))
+            all_fine = false;
+        if (!is_running(&instances[k]))
             failed[r.n_failed++] = instances[k].id;
+    }
     reasons_finish(&rs);
 
     if (r.enabled_count > 0 && r.active_count == 0)
         r.status = HEALTH_FAILED;
-    else if (r.enabled_count == 0 || r.n_failed > 0)
+    else if (r.enabled_count == 0 || !all_fine || reload_refused)
         r.status = HEALTH_DEGRADED;
     else
         r.status = HEALTH_HEALTHY;

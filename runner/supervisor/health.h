@@ -7,9 +7,13 @@
  *     sync_max_age_s (now - last_sync_at < sync_max_age_s). An instance that has not synced
  *     since it (re)started (last_sync_at < started_at, or never) is measured from started_at
  *     instead: the grace a fresh worker needs for its first /sync;
- *   - HEALTHY:  at least one instance, and every one fine;
+ *   - HEALTHY:  at least one instance, every one fine, and the last reload (if any) was
+ *               accepted;
  *   - FAILED:   at least one instance, and none running;
- *   - DEGRADED: anything else, including no instance enabled at all.
+ *   - DEGRADED: anything else, including no instance enabled at all, and a refused reload:
+ *               the old fleet runs on, but not what the file on disk declares.
+ * The failed list (/status failed_instances) names the enabled instances that are not
+ * running, and only those; one that runs but is not fine is degraded, its reasons say why.
  * A time in the future (a clock that stepped back) counts as "just now". */
 #pragma once
 
@@ -57,8 +61,9 @@ struct health_report {
     enum health_status status;
     size_t enabled_count;
     size_t active_count; /* enabled and running */
-    /* The enabled instances that are not fine (the seed's "instance IDs with errors"), in
-     * input order. A malloc'd array of the callers' id pointers (borrowed: they must
+    /* The enabled instances that are not running (the seed's "instance IDs with errors"
+     * read as the failed ones: a running instance with an error is degraded, not failed),
+     * in input order. A malloc'd array of the callers' id pointers (borrowed: they must
      * outlive the report); NULL when none. */
     const char **failed_ids;
     size_t n_failed;
@@ -68,10 +73,13 @@ struct health_report {
     size_t n_reasons;
 };
 
-/* Evaluate instances[0..n) at now. 0 and *ret filled (release with health_report_done());
- * -EINVAL for a threshold <= 0 or a NULL id; -ENOMEM. */
+/* Evaluate instances[0..n) at now. reload_refused: NULL when the last reload was accepted
+ * (or there was none), else what was wrong with the file ("2 errors; first: ..."), quoted
+ * in a reason. 0 and *ret filled (release with health_report_done()); -EINVAL for a
+ * threshold <= 0 or a NULL id; -ENOMEM. */
 int health_evaluate(const struct health_thresholds *t, int64_t now,
-                    const struct health_instance *instances, size_t n, struct health_report *ret);
+                    const struct health_instance *instances, size_t n, const char *reload_refused,
+                    struct health_report *ret);
 void health_report_done(struct health_report *r);
 
 /* "healthy" | "degraded" | "failed" (the /status service_status values); NULL otherwise. */

@@ -48,6 +48,13 @@ static int load_new(struct supervisor *s, struct config **ret)
             snprintf(first, sizeof(first), "%s%s%s (line %u)", it->path, *it->path ? ": " : "",
                      it->message, it->line);
     }
+    s->reload_at = sup_now_ms() / 1000;
+    s->reload_refused = r < 0;
+    s->reload_errors = r < 0 ? d.n_errors : 0;
+    free(s->reload_first_error);
+    s->reload_first_error = r < 0 && *first ? strdup(first) : NULL;
+    if (r < 0 && d.n_errors == 0 && !*first) /* a failure that is not the file's (memory) */
+        s->reload_first_error = strdup(strerror(-r));
     if (r < 0) {
         char msg[768];
         snprintf(msg, sizeof(msg),

@@ -49,8 +49,13 @@ static void evaluate(struct supervisor *s, struct health_report *ret)
         .error_window_s = s->health_error_window_s,
         .sync_max_age_s = s->health_sync_max_age_s,
     };
+    char refused[HEALTH_REASON_MAX];
     size_t n = 0;
 
+    if (s->reload_refused)
+        snprintf(refused, sizeof(refused), "%zu error%s; first: %s", s->reload_errors,
+                 s->reload_errors == 1 ? "" : "s",
+                 s->reload_first_error ? s->reload_first_error : "?");
     for (size_t i = 0; i < s->n_children; i++) {
         const struct child *c = s->children[i];
         if (!counted(c))
@@ -64,7 +69,8 @@ static void evaluate(struct supervisor *s, struct health_report *ret)
             .started_at = c->started_at / 1000,
         };
     }
-    if (health_evaluate(&th, sup_now_ms() / 1000, in, n, ret) < 0)
+    if (health_evaluate(&th, sup_now_ms() / 1000, in, n, s->reload_refused ? refused : NULL,
+                        ret) < 0)
         *ret = (struct health_report){.status = HEALTH_DEGRADED};
 }
 
@@ -155,6 +161,8 @@ static void write_instance(struct json_writer *w, const struct supervisor *s, co
     iso8601(w, c->last_message_at);
     json_key(w, "last_error");
     json_string(w, c->last_error);
+    json_key(w, "last_error_resolved_at");
+    iso8601(w, c->last_error ? c->last_error_resolved_at : 0);
     json_key(w, "rooms");
     write_rooms(w, c);
     json_key(w, "database");
@@ -256,6 +264,26 @@ static void write_notifications(struct json_writer *w, const struct supervisor *
     json_end_array(w);
 }
 
+/* The last reload: null before the first SIGHUP; else when, whether it was refused, and for
+ * a refused one how many errors and the first (the rest are in the journal). */
+static void write_reload(struct json_writer *w, const struct supervisor *s)
+{
+    if (s->reload_at == 0) {
+        json_null(w);
+        return;
+    }
+    json_begin_object(w);
+    json_key(w, "at");
+    iso8601(w, s->reload_at);
+    json_key(w, "refused");
+    json_bool(w, s->reload_refused);
+    json_key(w, "error_count");
+    json_int(w, (int64_t)s->reload_errors);
+    json_key(w, "first_error");
+    json_string(w, s->reload_refused ? s->reload_first_error : NULL);
+    json_end_object(w);
+}
+
 static int status_json(struct supervisor *s, const struct health_report *h, char **ret)
 {
     struct json_writer w;
@@ -284,6 +312,8 @@ static int status_json(struct supervisor *s, const struct health_report *h, char
     for (size_t i = 0; i < h->n_reasons; i++)
         json_string(&w, h->reasons[i]);
     json_end_array(&w);
+    json_key(&w, "reload");
+    write_reload(&w, s);
     json_key(&w, "instances");
     json_begin_array(&w);
     for (size_t i = 0; i < s->n_children; i++)
@@ -319,6 +349,21 @@ static long long child_last_sync(const struct child *c)
 static long long child_last_message(const struct child *c)
 {
     return (long long)c->last_message_at;
+}
+
+static long long child_commands(const struct child *c)
+{
+    return (long long)c->counters.commands;
+}
+
+static long long child_replies(const struct child *c)
+{
+    return (long long)c->counters.replies;
+}
+
+static long long child_plugin_errors(const struct child *c)
+{
+    return (long long)c->counters.plugin_errors;
 }
 
 /* One per-instance metric family: its TYPE line, then one sample per counted instance. */
@@ -358,6 +403,28 @@ static int metrics_text(struct supervisor *s, const struct health_report *h, cha
     metric_family(f, s, "botrunner_instance_last_sync_timestamp_seconds", "gauge", child_last_sync);
     metric_family(f, s, "botrunner_instance_last_message_timestamp_seconds", "gauge",
                   child_last_message);
+    /* What the workers report (COUNTERS), summed over an instance's workers since the
+     * supervisor started. */
+    fprintf(f, "# HELP botrunner_instance_commands_total Commands handed to the plugin.\n");
+    metric_family(f, s, "botrunner_instance_commands_total", "counter", child_commands);
+    fprintf(f, "# HELP botrunner_instance_replies_sent_total Messages the homeserver accepted "
+               "from the instance (replies, admin notices).\n");
+    metric_family(f, s, "botrunner_instance_replies_sent_total", "counter", child_replies);
+    fprintf(f, "# HELP botrunner_instance_plugin_errors_total Plugin callbacks that returned "
+               "an error.\n");
+    metric_family(f, s, "botrunner_instance_plugin_errors_total", "counter", child_plugin_errors);
+    fprintf(f, "# HELP botrunner_instance_events_skipped_total Events not handed to the plugin: "
+               "older than catch_up_max_age (too_old), or refused by the sync parser "
+               "(refused).\n# TYPE botrunner_instance_events_skipped_total counter\n");
+    for (size_t i = 0; i < s->n_children; i++) {
+        const struct child *c = s->children[i];
+        if (!counted(c))
+            continue;
+        fprintf(f, "botrunner_instance_events_skipped_total{instance=\"%s\",reason=\"too_old\"} "
+                   "%lld\n", c->id, (long long)c->counters.skipped_old);
+        fprintf(f, "botrunner_instance_events_skipped_total{instance=\"%s\",reason=\"refused\"} "
+                   "%lld\n", c->id, (long long)c->counters.refused);
+    }
     if (fclose(f) != 0) {
         free(buf);
         return -ENOMEM;

@@ -64,6 +64,10 @@ int child_room_report(struct child *c, const struct ipc_message *m)
         room_done(&r);
         return -ENOMEM;
     }
+    /* Served again: an error about this room is over (a report without error but not yet
+     * joined is a worker starting, or a join under way). */
+    if (!error && r.joined)
+        child_room_error_over(c, name);
     for (size_t i = 0; i < c->n_rooms; i++)
         if (streq(c->rooms[i].name, name)) {
             room_done(&c->rooms[i]);

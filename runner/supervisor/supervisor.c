@@ -242,6 +242,7 @@ static void supervisor_free(struct supervisor *s)
     plugins_gone_clear(s);
     for (size_t i = 0; i < s->n_rejected; i++)
         free(s->rejected[i]);
+    free(s->reload_first_error);
     for (size_t i = 0; i < s->n_children; i++)
         child_free(s->children[i]);
     free(s->children);

@@ -11,6 +11,7 @@
 #include <systemd/sd-event.h>
 
 #include "config/config.h"
+#include "util/ipc.h"
 
 struct store;
 struct status_http;
@@ -60,11 +61,20 @@ struct child {
     int64_t started_at, state_since, last_sync_at, last_message_at, last_error_at;
     char state[16];           /* the seed's state machine, as shown in /status */
     char *last_error;
+    /* When the condition last_error describes was seen to be over (0 while it lasts): the
+     * room it was about is joined without error, or, for an error about no room, the
+     * instance is running again. The text stays, for /status to show what happened. */
+    int64_t last_error_resolved_at;
+    char *last_error_room;    /* the subscription last_error is about, or NULL */
     int64_t restarts;
     struct child_room *rooms; /* reported by the current worker, at most one per declared room */
     size_t n_rooms;
     char db_state[16];        /* the plugin database's, as reported ("" for none yet) */
     int64_t db_version;
+    /* The instance's counts across its workers, for /metrics: each worker reports its own
+     * since it started (COUNTERS), and what it adds is added here. */
+    struct ipc_counters counters;
+    struct ipc_counters counters_reported; /* the current worker's last report */
 };
 
 struct pending_notice {
@@ -105,6 +115,13 @@ struct supervisor {
     char *rejected[SUP_REJECTED_PLUGINS]; /* "plugins[N].path: reason" of the last refused
                                            * reload; cleared by an accepted one */
     size_t n_rejected;
+    /* The last reload (SIGHUP), for /status and health: when (unix s; 0 before the first),
+     * and for a refused one its error count and first error ("path: message (line N)").
+     * A refused reload keeps health degraded until one is accepted. */
+    int64_t reload_at;
+    bool reload_refused;
+    size_t reload_errors;
+    char *reload_first_error;
 };
 
 /* supervisor.c */
@@ -121,6 +138,12 @@ void child_stop(struct child *c);
 /* Stop it and start it again once it is gone (a changed declaration). */
 void child_restart(struct child *c);
 void child_set_state(struct child *c, const char *state, const char *error);
+/* The same for an error about one subscription (room: its name as declared, or NULL). */
+void child_set_state_room(struct child *c, const char *state, const char *error,
+                          const char *room);
+/* A report says room is joined, without error: resolve the last error when it was about
+ * that room. */
+void child_room_error_over(struct child *c, const char *room);
 size_t children_alive(const struct supervisor *s);
 
 

@@ -3,6 +3,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,7 +22,22 @@ static const char *const ipc_kind_keys[] = {
         [IPC_KIND_NOTIFY] = IPC_NOTIFY,   [IPC_KIND_ROOM] = IPC_ROOM,
         [IPC_KIND_RESOLVE] = IPC_RESOLVE, [IPC_KIND_DATABASE] = IPC_DATABASE,
         [IPC_KIND_RECONFIGURE] = IPC_RECONFIGURE, [IPC_KIND_RECONFIGURED] = IPC_RECONFIGURED,
+        [IPC_KIND_COUNTERS] = IPC_COUNTERS,
 };
+
+/* The fields of a COUNTERS datagram and where each lands in struct ipc_counters. */
+static const struct {
+    const char *key;
+    size_t offset;
+} counter_fields[] = {
+        {"COMMANDS", offsetof(struct ipc_counters, commands)},
+        {"REPLIES", offsetof(struct ipc_counters, replies)},
+        {"PLUGIN_ERRORS", offsetof(struct ipc_counters, plugin_errors)},
+        {"SKIPPED_OLD", offsetof(struct ipc_counters, skipped_old)},
+        {"REFUSED", offsetof(struct ipc_counters, refused)},
+};
+_Static_assert(ELEMENTSOF(counter_fields) * sizeof(int64_t) == sizeof(struct ipc_counters),
+               "every counter has its field");
 _Static_assert(ELEMENTSOF(ipc_kind_keys) == IPC_KIND_COUNT, "the last kind has a key");
 
 static bool key_char(char c)
@@ -220,6 +236,28 @@ int ipc_kind(const struct ipc_message *m)
         kind = (int)k;
     }
     return kind;
+}
+
+int ipc_get_counters(const struct ipc_message *m, struct ipc_counters *ret)
+{
+    struct ipc_counters c;
+
+    assert(m && ret);
+    for (size_t i = 0; i < ELEMENTSOF(counter_fields); i++) {
+        int64_t *v = (int64_t *)((char *)&c + counter_fields[i].offset);
+        if (ipc_get_int64(m, counter_fields[i].key, v) < 0 || *v < 0)
+            return -EBADMSG;
+    }
+    *ret = c;
+    return 0;
+}
+
+void ipc_add_counters(struct ipc_builder *b, int64_t at, const struct ipc_counters *c)
+{
+    ipc_add_int64(b, IPC_COUNTERS, at);
+    for (size_t i = 0; i < ELEMENTSOF(counter_fields); i++)
+        ipc_add_int64(b, counter_fields[i].key,
+                      *(const int64_t *)((const char *)c + counter_fields[i].offset));
 }
 
 int ipc_escape(const char *value, char **ret)

@@ -22,6 +22,10 @@
  *   STATE=<state>        the instance entered <state>, one of the seed's instance states
  *                        (created configured enabled running stopped failed restarting).
  *     ERROR=<text>       optional: why (for failed), becomes the instance's last_error.
+ *     ERROR_ROOM=<name>  optional: the subscription (as declared) ERROR is about; that
+ *                        last_error is resolved once a ROOM report for it has no ERROR.
+ *                        Without it, a last_error is resolved when the instance is next
+ *                        running after not running.
  *   SYNC=<unix s>        a /sync succeeded at that time.
  *   MESSAGE=<unix s>     a message was handled at that time.
  *   ROOM=<name>          a subscription (as declared: room id or alias) changed:
@@ -32,6 +36,16 @@
  *                        it cannot (the supervisor restarts the worker).
  *   DATABASE=<state>     the plugin's database entered <state> (migrating, active, failed):
  *     SCHEMA_VERSION=<n> required: its PRAGMA user_version then.
+ *   COUNTERS=<unix s>    what the worker did since it started, as of that time (sent when a
+ *                        count changed, at most once a second); each field required, a
+ *                        decimal >= 0 that never shrinks within one worker's life:
+ *     COMMANDS=<n>       commands handed to the plugin;
+ *     REPLIES=<n>        messages (m.room.message) the homeserver accepted from it: replies,
+ *                        and the admin notices of the notifications sender;
+ *     PLUGIN_ERRORS=<n>  plugin callbacks (command, message, event, passive handlers) that
+ *                        returned an error;
+ *     SKIPPED_OLD=<n>    events not handed over as older than catch_up_max_age;
+ *     REFUSED=<n>        events the sync parser refused (malformed or past its bounds).
  *   LOG=<ERROR|CRITICAL> the worker logged at that level (already redacted by its log):
  *     TEXT=<text>        required: the message, at most IPC_TEXT_MAX bytes on the wire;
  *     ROOM_ID=<id>       optional: the room it concerns (at most IPC_ID_MAX);
@@ -59,9 +73,10 @@
 /* A datagram's size. Far above any message of the vocabulary, small enough to live on the
  * stack, and well under the default socket buffer so a send never fails for size. */
 #define IPC_MAX_DATAGRAM 4096
-/* Fields in one datagram: LOG, the largest kind, has six. */
+/* Fields in one datagram: LOG and COUNTERS, the largest kinds, have six. */
 #define IPC_MAX_FIELDS 16
-/* Key length: the longest key of the vocabulary is 10; room for more without bloat. */
+/* Key length: the longest key of the vocabulary is 14 (SCHEMA_VERSION); room for more
+ * without bloat. */
 #define IPC_KEY_MAX 32
 
 /* Wire-size bounds of the vocabulary's values (escaped bytes, as ipc_add_head() and
@@ -75,6 +90,7 @@
 /* The vocabulary's keys, to keep call sites free of typos. */
 #define IPC_STATE      "STATE"
 #define IPC_ERROR      "ERROR"
+#define IPC_ERROR_ROOM "ERROR_ROOM"
 #define IPC_SYNC       "SYNC"
 #define IPC_MESSAGE    "MESSAGE"
 #define IPC_LOG        "LOG"
@@ -90,6 +106,7 @@
 #define IPC_DATABASE   "DATABASE"
 #define IPC_RECONFIGURE "RECONFIGURE"
 #define IPC_RECONFIGURED "RECONFIGURED"
+#define IPC_COUNTERS   "COUNTERS"
 
 enum ipc_kind {
     IPC_KIND_STATE,
@@ -102,7 +119,17 @@ enum ipc_kind {
     IPC_KIND_DATABASE,
     IPC_KIND_RECONFIGURE,
     IPC_KIND_RECONFIGURED,
+    IPC_KIND_COUNTERS,
     IPC_KIND_COUNT, /* not a kind: how many there are */
+};
+
+/* The counts of a COUNTERS datagram. */
+struct ipc_counters {
+    int64_t commands;
+    int64_t replies;
+    int64_t plugin_errors;
+    int64_t skipped_old;
+    int64_t refused;
 };
 
 /* A parsed datagram. Keys and unescaped values are NUL-terminated strings in buf; fields
@@ -133,6 +160,9 @@ int ipc_get_int64(const struct ipc_message *m, const char *key, int64_t *ret);
 /* Which kind of datagram this is: returns an enum ipc_kind, or -EBADMSG when it holds none
  * or more than one of the kind keys. The other fields are for the caller to check. */
 int ipc_kind(const struct ipc_message *m);
+/* The counts of a COUNTERS datagram: 0, or -EBADMSG when a field is missing, not a decimal,
+ * or negative (*ret untouched then). */
+int ipc_get_counters(const struct ipc_message *m, struct ipc_counters *ret);
 
 /* Escape a value for the wire: '\\' -> "\\\\", LF -> "\\n", CR -> "\\r". -EILSEQ when value
  * is not valid UTF-8. *ret is malloc'd. */
@@ -155,6 +185,8 @@ struct ipc_builder {
 void ipc_builder_init(struct ipc_builder *b);
 void ipc_add(struct ipc_builder *b, const char *key, const char *value);
 void ipc_add_int64(struct ipc_builder *b, const char *key, int64_t value);
+/* A whole COUNTERS datagram's fields, as of unix time at. */
+void ipc_add_counters(struct ipc_builder *b, int64_t at, const struct ipc_counters *c);
 /* Add the longest start (head) or end (tail) of value whose escaped form is at most
  * max_bytes, cut on a UTF-8 character boundary. For TEXT (head) and TRACE (tail), whose
  * sources are not bounded. */

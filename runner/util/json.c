@@ -446,15 +446,43 @@ static uint32_t hex4(const char *s)
     return v;
 }
 
+/* U+FFFD REPLACEMENT CHARACTER, what json_get_text() puts where a character cannot be. */
+#define REPLACEMENT_CHARACTER "\xef\xbf\xbd"
+
+/* The code point of the \uXXXX escape at s[*i] (a surrogate pair counts as one), advancing
+ * *i past what it consumed: false for U+0000 or an unpaired surrogate, of which only the
+ * one escape is consumed (what follows a lone high surrogate is read next, on its own). */
+static bool escape_decode(const char *s, size_t end, size_t *i, uint32_t *ret_cp)
+{
+    uint32_t cp = hex4(s + *i + 2), low;
+
+    *i += 6;
+    if (cp >= 0xDC00 && cp <= 0xDFFF)
+        return false; /* a low surrogate with no high one before it */
+    if (cp >= 0xD800 && cp <= 0xDBFF) {
+        if (end - *i < 6 || s[*i] != '\\' || s[*i + 1] != 'u')
+            return false;
+        low = hex4(s + *i + 2);
+        if (low < 0xDC00 || low > 0xDFFF)
+            return false;
+        cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
+        *i += 6;
+    }
+    *ret_cp = cp;
+    return cp != 0;
+}
+
 /* Decode one character of a string token's content at *pos (< end) into out and advance.
  * Returns its byte count (1..4), or -EILSEQ for U+0000 or an unpaired surrogate, which have
- * no place in a C string of UTF-8. Escapes were checked by the grammar, so they are complete;
- * raw bytes are copied one at a time (they were checked as UTF-8 too). */
-static int string_next(const char *s, size_t end, size_t *pos, char out[static UTF8_MAX_BYTES])
+ * no place in a C string of UTF-8; with lossy, such an escape becomes U+FFFD instead.
+ * Escapes were checked by the grammar, so they are complete; raw bytes are copied one at a
+ * time (they were checked as UTF-8 too). */
+static int string_next(const char *s, size_t end, size_t *pos, bool lossy,
+                       char out[static UTF8_MAX_BYTES])
 {
     size_t i = *pos;
-    uint32_t cp, low;
-    int n;
+    uint32_t cp = 0;
+    int n = -EILSEQ;
 
     if (s[i] != '\\') {
         out[0] = s[i];
@@ -490,24 +518,14 @@ static int string_next(const char *s, size_t end, size_t *pos, char out[static U
         return 1;
     }
 
-    cp = hex4(s + i + 2);
-    i += 6;
-    if (cp >= 0xDC00 && cp <= 0xDFFF)
-        return -EILSEQ; /* a low surrogate with no high one before it */
-    if (cp >= 0xD800 && cp <= 0xDBFF) {
-        if (end - i < 6 || s[i] != '\\' || s[i + 1] != 'u')
+    if (escape_decode(s, end, &i, &cp))
+        n = utf8_encode(cp, out);
+    if (n < 0) {
+        if (!lossy)
             return -EILSEQ;
-        low = hex4(s + i + 2);
-        if (low < 0xDC00 || low > 0xDFFF)
-            return -EILSEQ;
-        cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
-        i += 6;
+        memcpy(out, REPLACEMENT_CHARACTER, 3);
+        n = 3;
     }
-    if (cp == 0)
-        return -EILSEQ;
-    n = utf8_encode(cp, out);
-    if (n < 0)
-        return -EILSEQ;
     *pos = i;
     return n;
 }
@@ -524,7 +542,7 @@ static bool string_token_equals(const struct json_doc *d, int tok, const char *s
 
     while (pos < end) {
         char c[UTF8_MAX_BYTES];
-        int m = string_next(d->text, end, &pos, c);
+        int m = string_next(d->text, end, &pos, false, c);
         if (m < 0 || n - k < (size_t)m || memcmp(s + k, c, (size_t)m) != 0)
             return false;
         k += (size_t)m;
@@ -678,7 +696,8 @@ static int get_typed(const struct json_doc *d, int tok, const char *path, enum j
     return 0;
 }
 
-int json_get_string(const struct json_doc *d, int tok, const char *path, char **ret)
+static int string_get(const struct json_doc *d, int tok, const char *path, bool lossy,
+                      char **ret)
 {
     _cleanup_free_ char *s = NULL;
     size_t pos, end, o = 0;
@@ -696,7 +715,7 @@ int json_get_string(const struct json_doc *d, int tok, const char *path, char **
         return -ENOMEM;
     while (pos < end) {
         char c[UTF8_MAX_BYTES];
-        int n = string_next(d->text, end, &pos, c);
+        int n = string_next(d->text, end, &pos, lossy, c);
         if (n < 0)
             return n;
         memcpy(s + o, c, (size_t)n);
@@ -705,6 +724,16 @@ int json_get_string(const struct json_doc *d, int tok, const char *path, char **
     s[o] = '\0';
     *ret = TAKE_PTR(s);
     return 0;
+}
+
+int json_get_string(const struct json_doc *d, int tok, const char *path, char **ret)
+{
+    return string_get(d, tok, path, false, ret);
+}
+
+int json_get_text(const struct json_doc *d, int tok, const char *path, char **ret)
+{
+    return string_get(d, tok, path, true, ret);
 }
 
 int json_get_int64(const struct json_doc *d, int tok, const char *path, int64_t *ret)

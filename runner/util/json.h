@@ -101,6 +101,10 @@ int json_array_iter(const struct json_doc *d, int tok, int *cursor, int *ret_ele
 
 /* Unescaped, NUL-terminated, malloc'd UTF-8 (no NUL inside: U+0000 gives -EILSEQ). */
 int json_get_string(const struct json_doc *d, int tok, const char *path, char **ret);
+/* The same for text that must not be lost for one bad character (a message's body): each
+ * \u0000 and each unpaired surrogate escape becomes U+FFFD instead of failing. Never
+ * -EILSEQ; the result is valid UTF-8 without NUL, at most as long as the escaped text. */
+int json_get_text(const struct json_doc *d, int tok, const char *path, char **ret);
 /* Integers only (no fraction, no exponent); -ERANGE outside int64_t. "-0" reads as 0. */
 int json_get_int64(const struct json_doc *d, int tok, const char *path, int64_t *ret);
 /* Any number; -ERANGE when its magnitude overflows a double (1e400). Underflow rounds

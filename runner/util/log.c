@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -585,18 +586,40 @@ static void append(char *buf, size_t cap, size_t *len, const char *s)
     buf[*len] = '\0';
 }
 
-/* One line per message: "LEVEL [instance] message (room R, event E)\n". One write(), so
- * lines from the supervisor and its workers sharing stderr do not interleave mid-line. */
-static void emit_stderr(const struct log_entry *e)
+/* "2026-12-02T19:40:18.123Z ": when, in UTC to the millisecond, for a line on stderr that
+ * no journal stamps. "" when the clock cannot be read (a line without a time beats none). */
+static void format_time(char *buf, size_t cap)
+{
+    struct timespec ts;
+    struct tm tm;
+    char date[32];
+
+    buf[0] = '\0';
+    if (clock_gettime(CLOCK_REALTIME, &ts) < 0 || !gmtime_r(&ts.tv_sec, &tm) ||
+        strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%S", &tm) == 0)
+        return;
+    snprintf(buf, cap, "%s.%03ldZ ", date, ts.tv_nsec / 1000000L);
+}
+
+/* One line per message: "TIME LEVEL [instance] message (room R, event E)\n", TIME as above
+ * when with_time (not when the line is the journal's fallback: journald stamps its own).
+ * One write(), so lines from the supervisor and its workers sharing stderr do not
+ * interleave mid-line. */
+static void emit_stderr(const struct log_entry *e, bool with_time)
 {
     char escaped[LOG_ESCAPED_MAX];
     char line[LOG_ESCAPED_MAX + LOG_DECORATION_MAX];
+    char when[64];
     size_t len = 0;
 
     escape(e->message, false, escaped, sizeof escaped);
 
     /* Leave one byte for the newline, which must survive any cut. */
     size_t cap = sizeof line - 1;
+    if (with_time) {
+        format_time(when, sizeof(when));
+        append(line, cap, &len, when);
+    }
     append(line, cap, &len, priority_prefixes[e->priority]);
     append(line, cap, &len, " ");
     if (log_state.instance[0]) {
@@ -671,7 +694,7 @@ static void emit(const struct log_entry *e)
      * itself drops entries silently when journald's socket does not exist at all.) */
     if (log_state.target == LOG_TARGET_JOURNAL && emit_journal(e) >= 0)
         return;
-    emit_stderr(e);
+    emit_stderr(e, log_state.target != LOG_TARGET_JOURNAL);
 }
 
 static void notify_observer(int priority, const char *message)

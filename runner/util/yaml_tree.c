@@ -6,7 +6,9 @@
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <sys/types.h>
 #include <string.h>
 #include <strings.h>
 #include <yaml.h>
@@ -80,6 +82,116 @@ static yaml_mark_t reader_error_mark(const struct builder *b)
     return mark;
 }
 
+/* ---- Hints for YAML's traps ---------------------------------------------------------------
+ *
+ * libyaml's sentences name the grammar, not the mistake. Two mistakes make most of them in a
+ * hand-written config: a tab in the indentation (YAML allows only spaces there), and a `#`
+ * where a value starts, which YAML reads as a comment to the end of the line (`[#lobby:x]`
+ * loses the rest of the list). The hint is appended to the parser's sentence. */
+
+/* Line line (0-based) of the text: its start and length, false past the end. */
+static bool text_line(const struct builder *b, size_t line, const char **ret, size_t *ret_len)
+{
+    const char *s = b->buf, *end = b->buf + b->len, *nl;
+
+    for (size_t i = 0; i < line; i++) {
+        nl = memchr(s, '\n', (size_t)(end - s));
+        if (!nl)
+            return false;
+        s = nl + 1;
+    }
+    nl = memchr(s, '\n', (size_t)(end - s));
+    *ret = s;
+    *ret_len = nl ? (size_t)(nl - s) : (size_t)(end - s);
+    return true;
+}
+
+/* Where on this line a `#` begins a comment right where a value was due inside a flow list
+ * or mapping: after `[`, `{`, `,`, or `: ` after a `{` (outside quotes). The offset of the
+ * `#`, or -1. (`key: #x` in a block is valid YAML, a null: config/hints.c explains that.) */
+static ssize_t comment_for_value(const char *s, size_t len)
+{
+    char quote = 0, last = 0; /* last: the last character before the blanks */
+    bool brace = false;
+
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i];
+        if (quote) {
+            if (c == quote)
+                quote = 0;
+            continue;
+        }
+        if (c == '"' || c == '\'')
+            quote = c;
+        else if (c == '#' && (last == '[' || last == '{' || last == ',' ||
+                              (last == ':' && brace && (s[i - 1] == ' ' || s[i - 1] == '\t'))))
+            return (ssize_t)i;
+        else if (c == '#' && i > 0 && (s[i - 1] == ' ' || s[i - 1] == '\t'))
+            return -1; /* an ordinary comment: the rest of the line is one */
+        if (c != ' ' && c != '\t')
+            last = c;
+        brace |= c == '{';
+    }
+    return -1;
+}
+
+static void append_hint(struct builder *b, const char *hint)
+{
+    size_t n;
+
+    if (!b->error)
+        return;
+    n = strlen(b->error->message);
+    snprintf(b->error->message + n, sizeof(b->error->message) - n, "%s", hint);
+}
+
+static void hint_syntax_error(struct builder *b, const yaml_mark_t *mark)
+{
+    const char *s;
+    size_t len, i = 0;
+    char hint[200];
+
+    if (text_line(b, mark->line, &s, &len)) {
+        while (i < len && (s[i] == ' ' || s[i] == '\t'))
+            if (s[i++] == '\t') {
+                append_hint(b, ": tabs are not allowed for indentation (use spaces)");
+                return;
+            }
+    }
+    if (b->parser.problem && strstr(b->parser.problem, "tab")) {
+        append_hint(b, ": tabs are not allowed for indentation (use spaces)");
+        return;
+    }
+    /* A comment that swallowed a value ends a flow list or mapping early: the parser
+     * complains later, often at the end of the file. Name the line that did it. */
+    s = b->buf;
+    for (size_t line = 0; line <= mark->line && s <= b->buf + b->len; line++) {
+        const char *nl = memchr(s, '\n', (size_t)(b->buf + b->len - s));
+        ssize_t at;
+        size_t end;
+
+        len = nl ? (size_t)(nl - s) : (size_t)(b->buf + b->len - s);
+        at = comment_for_value(s, len);
+        if (at < 0) {
+            if (!nl)
+                break;
+            s = nl + 1;
+            continue;
+        }
+        /* The value meant: up to where the flow would have gone on (the text is not
+         * NUL-terminated: bounded by the line). */
+        for (end = (size_t)at; end < len && !strchr(",]}", s[end]); end++)
+            ;
+        while (end > (size_t)at && (s[end - 1] == ' ' || s[end - 1] == '\r'))
+            end--;
+        snprintf(hint, sizeof(hint), ": on line %zu, quote it: # starts a YAML comment "
+                 "(write \"%.*s\")", line + 1, (int)(end - (size_t)at > 60 ? 60 : end - (size_t)at),
+                 s + at);
+        append_hint(b, hint);
+        return;
+    }
+}
+
 static int next_event(struct builder *b, yaml_event_t *ev)
 {
     if (!yaml_parser_parse(&b->parser, ev)) {
@@ -91,8 +203,10 @@ static int next_event(struct builder *b, yaml_event_t *ev)
                              b->parser.problem ? b->parser.problem : "bad byte",
                              b->parser.problem_offset);
         }
-        return set_error(b, &mark, "%s%s%s", b->parser.problem ? b->parser.problem : "syntax error",
-                         b->parser.context ? " " : "", b->parser.context ? b->parser.context : "");
+        set_error(b, &mark, "%s%s%s", b->parser.problem ? b->parser.problem : "syntax error",
+                  b->parser.context ? " " : "", b->parser.context ? b->parser.context : "");
+        hint_syntax_error(b, &mark);
+        return -EBADMSG;
     }
     return 0;
 }
@@ -331,6 +445,14 @@ static int build_node(struct builder *b, yaml_event_t *ev, unsigned depth, struc
         return set_error(b, &ev->start_mark, "aliases are not allowed in the config (alias %s)",
                          TEXT_QUOTE((const char *)ev->data.alias.anchor));
     case YAML_SCALAR_EVENT:
+        /* `command_prefix: !ig` is a tag "!ig" on an empty value: the person meant text. */
+        if (!tag_allowed(ev->data.scalar.tag) && ev->data.scalar.tag[0] == '!')
+            return set_error(b, &ev->start_mark,
+                             "explicit tag %s is not allowed; quote it: ! starts a YAML tag "
+                             "(write \"%s%s%.60s\")",
+                             TEXT_QUOTE((const char *)ev->data.scalar.tag),
+                             (const char *)ev->data.scalar.tag, ev->data.scalar.length ? " " : "",
+                             (const char *)ev->data.scalar.value);
         if (!tag_allowed(ev->data.scalar.tag))
             return set_error(b, &ev->start_mark, "explicit tag %s is not allowed",
                              TEXT_QUOTE((const char *)ev->data.scalar.tag));

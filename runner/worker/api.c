@@ -25,8 +25,8 @@
 #include "worker/worker.h"
 
 /* Text a plugin sends: far below the spec's 64 KiB event with both forms and the reply
- * relation around them. */
-#define API_TEXT_MAX (32u * 1024u)
+ * relation around them (plugin.h's BR_TEXT_MAX). */
+#define API_TEXT_MAX BR_TEXT_MAX
 /* An event's content as the plugin gives it, and as the runner builds it around that. */
 #define API_CONTENT_IN_MAX (48u * 1024u)
 #define API_CONTENT_MAX    (64u * 1024u)
@@ -144,14 +144,32 @@ static void write_reply_to(struct json_writer *jw, const struct br_target *to)
     json_end_object(jw);
 }
 
+/* A text (or HTML) past API_TEXT_MAX: refused with -E2BIG and a line giving the sizes, so
+ * that a reply which never goes out is not a mystery whatever the plugin logs. */
+static bool too_long(const char *room_id, const char *what, const char *s)
+{
+    size_t len = s ? strlen(s) : 0;
+
+    if (len <= API_TEXT_MAX)
+        return false;
+    log_room(LOG_WARNING, room_id, NULL,
+             "Refused a message from the plugin: its %s of %zu bytes is over the limit (at "
+             "most %u bytes, so that the event stays under the spec's 64 KiB)",
+             what, len, API_TEXT_MAX);
+    return true;
+}
+
 static int message(struct worker *w, const char *room_id, const char *text, const char *html,
                    unsigned flags, const struct br_target *reply_to, br_sent_t sent,
                    void *userdata)
 {
     struct json_writer jw;
 
-    if (!valid_id(room_id) || !valid_text(text, API_TEXT_MAX) ||
-        (html && !valid_text(html, API_TEXT_MAX)) || (flags & ~BR_SEND_NOTICE))
+    if (!valid_id(room_id) || !text || (flags & ~BR_SEND_NOTICE))
+        return -EINVAL;
+    if (too_long(room_id, "text", text) || too_long(room_id, "HTML", html))
+        return -E2BIG;
+    if (!valid_text(text, API_TEXT_MAX) || (html && !valid_text(html, API_TEXT_MAX)))
         return -EINVAL;
     json_writer_init(&jw, API_CONTENT_MAX);
     json_begin_object(&jw);

@@ -76,15 +76,18 @@ static int deliver_message(struct worker *w, const char *room_id, const struct m
         r = command_dup(&cmd, &name, &args);
         if (r < 0)
             return r;
+        w->counters.commands++;
         return p->command(w->plugin_state, &msg, name, args);
     }
     if (r < 0) /* a first word too long to be a command name: an ordinary message */
         log_room(LOG_DEBUG, room_id, ev->event_id, "Not a command: %s", strerror(-r));
     if (w->passive && passive_count(w->passive) > 0) {
         r = passive_run(w->passive, w->plugin_state, &msg);
-        if (r < 0)
+        if (r < 0) {
+            w->counters.plugin_errors++;
             log_room(LOG_WARNING, room_id, ev->event_id, "A passive handler failed: %s",
                      strerror(-r));
+        }
     }
     return p->message ? p->message(w->plugin_state, &msg) : 0;
 }
@@ -166,6 +169,7 @@ static int poisoned(struct worker *w, const char *room_id, const struct mx_event
                      ev->event_id, ev->sender, attempts, (long long)w->inst->event_retries + 1);
         return 0;
     }
+    w->counters.plugin_errors++;
     log_room(LOG_ERR, room_id, ev->event_id,
              "Skipped event %s from %s in %s: the worker died handling it %u times (plugin %s)",
              ev->event_id, ev->sender, room_id, attempts - 1, w->inst->plugin);
@@ -212,9 +216,11 @@ int dispatch_event(struct worker *w, const char *room_id, const struct mx_event 
         w->dispatching = false;
         time_callback(w, room_id, ev, now);
         /* A plugin's failure is its own: the event counts as handled, not retried forever. */
-        if (r < 0)
+        if (r < 0) {
+            w->counters.plugin_errors++;
             log_room(LOG_ERR, room_id, ev->event_id, "Plugin %s failed on event %s from %s: %s",
                      w->inst->plugin, ev->event_id, ev->sender, strerror(-r));
+        }
     }
     if (is_message(ev)) {
         link_message(w, now / 1000);

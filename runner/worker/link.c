@@ -30,9 +30,9 @@ static void send_fields(struct worker *w, const char *const *kv, size_t n)
         w->link_fd = -EBADF;
 }
 
-void link_state(struct worker *w, const char *state, const char *error)
+void link_state(struct worker *w, const char *state, const char *error, const char *error_room)
 {
-    const char *kv[] = {"STATE", state, "ERROR", error};
+    const char *kv[] = {"STATE", state, "ERROR", error, IPC_ERROR_ROOM, error_room};
 
     send_fields(w, kv, ELEMENTSOF(kv));
 }
@@ -199,6 +199,27 @@ static int on_link(sd_event_source *s, int fd, uint32_t revents, void *userdata)
     return 0;
 }
 
+/* The counters, when they changed since the last report: checked once a second rather than
+ * sent at every change, so a burst of events costs one datagram. */
+static int on_counters(sd_event_source *s, uint64_t usec, void *userdata)
+{
+    struct worker *w = userdata;
+    struct ipc_builder b;
+    int r;
+
+    if (w->link_fd >= 0 && memcmp(&w->counters, &w->counters_sent, sizeof(w->counters)) != 0) {
+        ipc_builder_init(&b);
+        ipc_add_counters(&b, worker_now_ms() / 1000, &w->counters);
+        r = ipc_send(w->link_fd, &b);
+        if (r >= 0)
+            w->counters_sent = w->counters;
+        else if (r != -EAGAIN)
+            w->link_fd = -EBADF;
+    }
+    (void)sd_event_source_set_time(s, usec + LINK_COUNTERS_MS * 1000ULL);
+    return 0;
+}
+
 int link_open(struct worker *w)
 {
     const char *v = getenv("BOTRUNNER_IPC_FD");
@@ -218,6 +239,12 @@ int link_open(struct worker *w)
         return log_error_errno(r, "Cannot watch the supervisor's socket: %m");
     w->link_fd = (int)fd;
     log_set_observer(on_log, w);
+    r = sd_event_add_time_relative(w->event, &w->counters_timer, CLOCK_MONOTONIC,
+                                   LINK_COUNTERS_MS * 1000ULL, 0, on_counters, w);
+    if (r >= 0)
+        r = sd_event_source_set_enabled(w->counters_timer, SD_EVENT_ON);
+    if (r < 0)
+        return log_error_errno(r, "Cannot schedule the counters' reports: %m");
     return 0;
 }
 
@@ -229,5 +256,6 @@ void link_close(struct worker *w)
         w->recent_log[i] = NULL;
     }
     w->link_source = sd_event_source_disable_unref(w->link_source);
+    w->counters_timer = sd_event_source_disable_unref(w->counters_timer);
     w->link_fd = -EBADF;
 }

@@ -218,6 +218,8 @@ static void on_sent(int r, const struct mx_result *res, void *userdata)
 
     w->sends_in_flight--;
     it->in_flight = false;
+    if (r >= 0 && streq(it->type, "m.room.message"))
+        w->counters.replies++;
     if (r >= 0 && res->doc)
         (void)json_get_string(res->doc, res->root, "event_id", &event_id);
     else if (r < 0) {

@@ -80,7 +80,8 @@ static int rooms_init(struct worker *w)
     return r;
 }
 
-/* The room's error, for /status and the instance's last error; NULL clears it. */
+/* The room's error, for /status and the instance's last error; NULL clears it (and the
+ * supervisor then marks an instance error about this room resolved). */
 static void set_error(struct worker_room *room, const char *error)
 {
     free(room->error);
@@ -126,7 +127,7 @@ static void failed(struct worker_room *room, int prio, const char *what, int r,
     log_room(prio, room->room_id ? room->room_id : room->name, NULL, "%s; retrying in %llu s",
              msg, (unsigned long long)(room->retry_ms / 1000));
     set_error(room, msg);
-    worker_set_state(w, w->first_sync_done ? "running" : "configured", msg);
+    worker_set_state_room(w, w->first_sync_done ? "running" : "configured", msg, room->name);
     schedule_retry(room);
 }
 

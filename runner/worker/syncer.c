@@ -147,11 +147,31 @@ static void dispatch_batch(struct worker *w)
         dispatch_batch_abort(w); /* nothing of it is kept: the batch replays */
     if (r < 0)
         return worker_fail(w, r, "Cannot record handled events in bot.db");
+    w->counters.skipped_old += (int64_t)skipped;
     if (skipped)
         log_info("Skipped %zu event%s older than catch_up_max_age (%lld s)", skipped,
                  skipped == 1 ? "" : "s", (long long)w->inst->catch_up_max_age);
     outbox_kick(w);
     batch_done(w);
+}
+
+/* Each event the parser refused, with its id, room and sender and why, then a count of the
+ * rest: a message the homeserver accepted never vanishes without a line saying so. room is
+ * the room of a /messages page, whose drops do not name it. */
+static void log_refused(struct worker *w, const struct mx_drop *drops, size_t n, size_t total,
+                        const char *room)
+{
+    w->counters.refused += (int64_t)total;
+    for (size_t i = 0; i < n; i++) {
+        const struct mx_drop *d = &drops[i];
+        const char *in = d->room_id[0] ? d->room_id : room;
+        log_room(LOG_WARNING, in, d->event_id[0] ? d->event_id : NULL,
+                 "Refused event %s from %s: %s", d->event_id[0] ? d->event_id : "(no valid id)",
+                 d->sender[0] ? d->sender : "(no valid sender)", d->reason);
+    }
+    if (total > n)
+        log_warning("Refused %zu more event%s of the same response", total - n,
+                    total - n == 1 ? "" : "s");
 }
 
 static void fill_next_gap(struct worker *w);
@@ -210,6 +230,7 @@ static void on_gap_page(int r, const struct mx_result *res, void *userdata)
                  res && res->errcode ? res->errcode : strerror(-r));
         j->stop_room = true;
     } else {
+        log_refused(w, p->drops, p->n_drops, p->n_dropped, j->batch->joined[j->room].room_id);
         r = take_page(w, p, cutoff_ms(w));
         mx_messages_page_free(p);
         if (r < 0)
@@ -278,9 +299,7 @@ static void handle_batch(struct worker *w, struct mx_sync_batch *b)
         return worker_fail(w, -ENOMEM, "Out of memory handling a sync");
     }
     w->job->batch = b;
-    if (b->n_dropped)
-        log_warning("Dropped %zu malformed event%s from a sync", b->n_dropped,
-                    b->n_dropped == 1 ? "" : "s");
+    log_refused(w, b->drops, b->n_drops, b->n_dropped, NULL);
     handle_memberships(w, b);
     /* The first sync of an account is its history, not news: the bot was not down, it did
      * not exist yet. Only the position is taken. */

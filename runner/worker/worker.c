@@ -3,7 +3,7 @@
  * to the homeserver; nothing of the other instances. A crash here costs one bot.
  *
  * Start-up order: config (validated exactly as `check` does), logging, credentials, bot.db,
- * the event loop and its signals, the plugin (loaded before any network traffic, so a
+ * the instance's lock (a second worker for it stops here), the event loop and its signals, the plugin (loaded before any network traffic, so a
  * broken plugin fails fast), the outbox left by a previous run, then the account; once the
  * account is ready, the rooms are joined and the sync loop starts. */
 #include "worker/worker.h"
@@ -23,6 +23,7 @@
 #include "util/log.h"
 #include "util/macro.h"
 #include "util/token_bucket.h"
+#include "worker/lock.h"
 
 int64_t worker_now_ms(void)
 {
@@ -32,13 +33,19 @@ int64_t worker_now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-void worker_set_state(struct worker *w, const char *state, const char *error)
+void worker_set_state_room(struct worker *w, const char *state, const char *error,
+                           const char *room)
 {
     int r = store_instance_set_state(w->store, w->inst->id, state, error, worker_now_ms() / 1000);
 
     if (r < 0)
         log_warning_errno(r, "Cannot record state %s: %m", state);
-    link_state(w, state, error);
+    link_state(w, state, error, room);
+}
+
+void worker_set_state(struct worker *w, const char *state, const char *error)
+{
+    worker_set_state_room(w, state, error, NULL);
 }
 
 /* A fatal error: record it, stop the loop, exit non-zero so the supervisor restarts us. */
@@ -289,6 +296,8 @@ static void worker_free(struct worker *w)
     sd_event_source_disable_unref(w->send_wait);
     sd_event_source_disable_unref(w->stop_timer);
     store_close(w->store);
+    if (w->lock_fd >= 0)
+        close(w->lock_fd); /* the lock goes with it, after bot.db is closed */
     free(w->user_id);
     free(w->localpart);
     free(w->device_id);
@@ -298,6 +307,28 @@ static void worker_free(struct worker *w)
     credential_free(w->registration_token, w->registration_token ? strlen(w->registration_token) : 0);
     sd_event_unref(w->event);
     config_free(w->config);
+}
+
+/* Before anything of the instance is touched: a second worker for it stops here, saying who
+ * runs it (bot.db, now open and checked, is not written by the refused one). */
+static int lock_instance(struct worker *w)
+{
+    const char *dir = w->config->state_directory;
+    pid_t holder = 0;
+    int r = instance_lock_take(dir, w->inst->id, &w->lock_fd, &holder);
+
+    if (r == -EBUSY && holder > 0)
+        return log_error_errno(r, "Instance %s is already running: worker PID %d holds %s/%s/%s.lock;"
+                                  " not starting a second one",
+                               w->inst->id, (int)holder, dir, INSTANCE_LOCK_DIR, w->inst->id);
+    if (r == -EBUSY)
+        return log_error_errno(r, "Instance %s is already running: another worker holds %s/%s/%s.lock;"
+                                  " not starting a second one",
+                               w->inst->id, dir, INSTANCE_LOCK_DIR, w->inst->id);
+    if (r < 0)
+        return log_error_errno(r, "Cannot take the lock of instance %s in %s/%s: %m", w->inst->id,
+                               dir, INSTANCE_LOCK_DIR);
+    return 0;
 }
 
 static int worker_setup(struct worker *w, const char *config_path, const char *instance_id)
@@ -316,6 +347,9 @@ static int worker_setup(struct worker *w, const char *config_path, const char *i
     credential_free(TAKE_PTR(key), key_len);
     if (r < 0)
         return log_error_errno(r, "Cannot open the state in %s: %m", w->config->state_directory);
+    r = lock_instance(w);
+    if (r < 0)
+        return r;
     r = setup_event_loop(w);
     if (r < 0)
         return log_error_errno(r, "Cannot set up the event loop: %m");
@@ -339,7 +373,7 @@ static int worker_setup(struct worker *w, const char *config_path, const char *i
 
 int worker_main(const char *config_path, const char *instance_id)
 {
-    struct worker w = {.started_ms = worker_now_ms(), .link_fd = -EBADF};
+    struct worker w = {.started_ms = worker_now_ms(), .link_fd = -EBADF, .lock_fd = -EBADF};
     int r;
 
     w.api.worker = &w;

@@ -11,6 +11,7 @@
 #include "config/config.h"
 #include "matrix/client.h"
 #include "matrix/sync.h"
+#include "util/ipc.h"
 
 struct store;
 struct plugin_host;
@@ -25,10 +26,11 @@ struct sync_job;
 /* The long-poll timeout: the spec's usual 30 s. The HTTP layer adds its own margin. */
 #define WORKER_SYNC_TIMEOUT_MS 30000u
 /* Pages of /messages fetched to fill a gap in a limited timeline, and events per page:
- * 10 x 100 covers a bot that was down through a busy hour in one room; older events are
- * past any sensible catch-up window. */
-#define WORKER_GAP_PAGES       10u
-#define WORKER_GAP_PAGE_EVENTS 100u
+ * 20 x 50 covers a bot that was down through a busy hour in one room; older events are
+ * past any sensible catch-up window. 50 events a page, as the sync filter's timeline, keep
+ * a page of the largest events the spec allows within SYNC_MAX_BODY (matrix/sync.h). */
+#define WORKER_GAP_PAGES       20u
+#define WORKER_GAP_PAGE_EVENTS 50u
 /* A subscribed room that cannot be joined is tried again after this, doubling to the cap. */
 #define WORKER_JOIN_RETRY_MS     (30u * 1000u)
 #define WORKER_JOIN_RETRY_MAX_MS (30u * 60u * 1000u)
@@ -37,6 +39,8 @@ struct sync_job;
 #define WORKER_SLOW_CALLBACK_MS 1000
 /* Sends in flight at once: one keeps them in order, which a conversation needs. */
 #define WORKER_SENDS_IN_FLIGHT 1u
+/* How often the counters go up to the supervisor, at most (when they changed). */
+#define LINK_COUNTERS_MS 1000u
 /* The context of an admin notice: the seed asks for the last 10 lines. */
 #define LINK_TRACE_LINES    10u
 #define LINK_TRACE_LINE_MAX 200u
@@ -138,10 +142,15 @@ struct worker {
      * logged, sent as the context of an error's notice. */
     int link_fd;
     sd_event_source *link_source;
+    /* What the instance did since the worker started, for /metrics (util/ipc.h, COUNTERS):
+     * counted where it happens, reported by link.c when it changed, once a second. */
+    struct ipc_counters counters, counters_sent;
+    sd_event_source *counters_timer;
     char *recent_log[LINK_TRACE_LINES];
     size_t recent_next;
 
     /* Lifecycle. */
+    int lock_fd;                /* <state_directory>/run/<id>.lock, flocked (worker/lock.h) */
     bool stopping;
     int exit_code;
     sd_event_source *stop_timer;
@@ -154,6 +163,10 @@ int worker_main(const char *config_path, const char *instance_id);
 int64_t worker_now_ms(void);
 void worker_fail(struct worker *w, int r, const char *what);
 void worker_set_state(struct worker *w, const char *state, const char *error);
+/* The same for an error about one subscription (room: its name as declared): over, for
+ * /status, once that room reports no error. */
+void worker_set_state_room(struct worker *w, const char *state, const char *error,
+                           const char *room);
 /* The supervisor says only this instance's settings changed: read them and hand them to the
  * plugin. 0 when it took them; a negative errno when the worker must restart instead. */
 int worker_reconfigure(struct worker *w);
@@ -213,7 +226,9 @@ void outbox_free(struct worker *w);
 /* link.c: reports to the supervisor; notices from it. No-ops without one. */
 int link_open(struct worker *w);
 void link_close(struct worker *w);
-void link_state(struct worker *w, const char *state, const char *error);
+/* error_room: the subscription (as declared) error is about, or NULL: the supervisor marks
+ * the instance's last error resolved once that room reports no error. */
+void link_state(struct worker *w, const char *state, const char *error, const char *error_room);
 void link_sync(struct worker *w, int64_t t);
 void link_message(struct worker *w, int64_t t);
 /* A subscription's name, resolved id, membership and error, for /status. */

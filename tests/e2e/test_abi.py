@@ -265,7 +265,7 @@ def test_config_is_handed_over_on_a_settings_only_reload(synapse, make_person, m
     # A plugin that refuses its new settings is restarted with them instead.
     d.settings = {"colour": "green", "refuse": True}
     fleet.reload()
-    wait_until(lambda: fleet.workers().get(d.id) and fleet.workers()[d.id].key != worker, 30,
+    wait_until(lambda: (w := fleet.workers().get(d.id)) and w.key != worker, 30,
                "the worker to be restarted", guard=fleet.assert_running)
     fleet.join(alice)
     eid = alice.send(room, f"{d.prefix} config")

@@ -23,6 +23,7 @@ import os
 import pathlib
 import re
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -33,9 +34,10 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from botworker import ECHO_PLUGIN_ID, wait_until
+from botworker import ECHO_PLUGIN_DIR, ECHO_PLUGIN_ID, wait_until
 from conftest import attach_log, unique
-from fleet import BOTRUNNER, Fleet, alive, messages_since, ping, raw_request
+from fleet import (ROOT, ACCOUNT_TIMEOUT_S, BOTRUNNER, FAKE_SUPERVISOR, HTTP_TIMEOUT_S,
+                   SCRUBBED_ENV, Fleet, alive, messages_since, ping, raw_request)
 
 # A reply while a neighbour crashes or the fleet reloads; normal round trips are well
 # under a second, so this is only a bound against a stuck bot.
@@ -90,6 +92,13 @@ PATHS = ("/status", "/metrics", "/_matrix/maubot/v1/version")
 
 
 # --- fixtures and helpers ---------------------------------------------------------------
+
+# The Python stand-in (fake_supervisor.py) checks the tests of the contract; these hold the
+# supervisor to what the stand-in does not imitate (reload records, resolved errors,
+# counters, fingerprints of plugin code).
+real_supervisor = pytest.mark.skipif(bool(FAKE_SUPERVISOR),
+                                     reason="the stand-in supervisor does not imitate this")
+
 
 
 @pytest.fixture
@@ -514,6 +523,92 @@ def test_reload_refuses_invalid_config(synapse, make_person, make_fleet):
     print(f"\nrefused with: {line.strip()}\nnotice: {text_of(notice)!r}")
 
 
+def wait_restarted(fleet, before, ids, what):
+    """Until each of ids has a worker other than its one in before (a workers() result)."""
+    def done():
+        w = fleet.workers()
+        return all(i in w and w[i].key != before[i].key for i in ids)
+    wait_until(done, RELOAD_TIMEOUT_S, what, guard=fleet.assert_running)
+
+
+@real_supervisor
+@pytest.mark.slow
+def test_reload_restarts_on_a_rebuilt_plugin_directory(synapse, make_person, make_fleet,
+                                                       tmp_path):
+    """Two instances run the echo plugin from a directory (as Nix lays one out). The module
+    is rebuilt under the same version (here: one byte appended, installed by rename) and
+    the unchanged file reloaded: both workers restart, since what they would load changed,
+    and answer. A reload with nothing changed after that restarts nothing. Before, a
+    directory plugin was fingerprinted by its path and version only."""
+    plugdir = tmp_path / "echo-plugin"
+    shutil.copytree(ECHO_PLUGIN_DIR, plugdir)
+    alice = make_person(synapse)
+    fleet, room, _ = start_fleet(synapse, alice, make_fleet, 2, admin=False,
+                                 plugin=(str(plugdir), ECHO_PLUGIN_ID))
+    decls = list(fleet.instances.values())
+    guard = fleet.assert_running
+    for d in decls:
+        ping(alice, room, d, guard=guard)
+    before = fleet.workers()
+
+    module = plugdir / "echo.so"
+    rebuilt = plugdir / "echo.so.new"
+    shutil.copyfile(module, rebuilt)
+    with open(rebuilt, "ab") as f:
+        f.write(b"\0")
+    os.replace(rebuilt, module)
+    fleet.reload()
+    wait_restarted(fleet, before, [d.id for d in decls],
+                   "both workers to restart after the module was rebuilt")
+    for d in decls:
+        ping(alice, room, d, guard=guard)
+
+    after = fleet.workers()
+    log_from = fleet.log_size()
+    fleet.reload()
+    wait_until(lambda: "Reloaded: 0 instances changed" in fleet.log_text(log_from),
+               RELOAD_TIMEOUT_S, "the second reload to change nothing", guard=guard)
+    for d in decls:
+        ping(alice, room, d, guard=guard)
+    assert {k: p.key for k, p in fleet.workers().items()} == \
+        {k: p.key for k, p in after.items()}
+
+
+@real_supervisor
+@pytest.mark.slow
+def test_reload_notifications_restart_only_the_sender(synapse, make_person, make_fleet):
+    """Three instances without notifications. A reload adds them, posted by echo-1: echo-1
+    restarts (it joins the admin room and posts there), echo-2 and echo-3 keep their
+    processes and answer throughout. Moving the sender to echo-2 restarts echo-1 and
+    echo-2, never echo-3. Before, every instance restarted on any change of
+    notifications."""
+    alice = make_person(synapse)
+    fleet, room, _ = start_fleet(synapse, alice, make_fleet, 3, admin=False)
+    e1, e2, e3 = (fleet.instances[f"echo-{i}"] for i in (1, 2, 3))
+    guard = fleet.assert_running
+    for d in (e1, e2, e3):
+        ping(alice, room, d, guard=guard)
+    admin = alice.create_room(name="admin")
+    before = fleet.workers()
+
+    cfg = fleet.config()
+    cfg["notifications"] = {"room": admin, "sender": e1.id}
+    fleet.reload(cfg)
+    wait_restarted(fleet, before, [e1.id], "echo-1 (the sender) to restart")
+    for d in (e2, e3, e1):
+        ping(alice, room, d, guard=guard)
+    now = fleet.workers()
+    for d in (e2, e3):
+        assert key_of(now, d.id) == key_of(before, d.id), f"{d.id} was restarted"
+
+    cfg["notifications"]["sender"] = e2.id
+    fleet.reload(cfg)
+    wait_restarted(fleet, now, [e1.id, e2.id], "echo-1 and echo-2 to restart")
+    for d in (e1, e2, e3):
+        ping(alice, room, d, guard=guard)
+    assert key_of(fleet.workers(), e3.id) == key_of(before, e3.id), "echo-3 was restarted"
+
+
 # --- health ---------------------------------------------------------------------------
 
 
@@ -579,6 +674,129 @@ def test_health_follows_the_homeserver(fresh_synapse, make_person, make_fleet):
     print(f"\nhealthy: {healthy_line!r}\ndegraded {degraded_after:.1f} s after Synapse "
           f"stopped: {degraded_line!r}\nhealthy again {recovered_after:.1f} s after it "
           f"returned\nstopped: {unreachable_line!r}")
+
+
+def cli(*args, timeout=HTTP_TIMEOUT_S + 20):
+    """`botrunner ARGS...` (health, status): (exit code, stdout + stderr)."""
+    proc = subprocess.run([BOTRUNNER, *args], capture_output=True, text=True, errors="replace",
+                          env={k: v for k, v in os.environ.items() if k not in SCRUBBED_ENV},
+                          timeout=timeout)
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+@real_supervisor
+def test_status_failed_lists_only_instances_not_running(synapse, make_person, make_fleet):
+    """echo-2 also subscribes to an alias that names no room: resolving it logs an ERROR
+    (and is retried), while echo-2 runs and answers. The fleet is degraded, echo-2's
+    ERROR is among the reasons, and failed_instances is empty: it runs. Before, every
+    instance that had logged an ERROR was listed as failed."""
+    alice = make_person(synapse)
+    room = alice.create_room(name="fleet")
+    fleet = make_fleet(synapse, count=1, rooms=[room])
+    alias = f"#nowhere-{unique('alias')}:{synapse.server_name}"
+    e2 = fleet.add_instance(rooms=[room, alias])
+    fleet.start()
+    e1 = fleet.instances["echo-1"]
+    for d in (e1, e2):
+        wait_until(lambda d=d: synapse.user(d.user_id), 30, f"the account of {d.id}")
+        alice.invite(room, d.user_id)
+    for d in (e1, e2):
+        ping(alice, room, d, guard=fleet.assert_running)
+
+    def erring():
+        st = fleet.status()
+        ok = (by_id(st)[e2.id]["state"] == "running"
+              and any(r.startswith(f"{e2.id} logged an ERROR") for r in st["reasons"]))
+        return st if ok else None
+    st = wait_until(erring, 30, "/status to say echo-2 runs and logged an ERROR",
+                    guard=fleet.assert_running)
+    assert_status_shape(st)
+    assert st["service_status"] == "degraded", st
+    assert st["failed_instances"] == [], st
+    assert (st["enabled_instances_count"], st["active_instances_count"]) == (2, 2), st
+    code, out = fleet.health()
+    assert code == 1, out
+    one_line(out, "degraded")
+
+
+@real_supervisor
+def test_last_error_resolves_when_the_room_is_joined(synapse, make_person, make_fleet):
+    """The bot starts subscribed to a private room it is not invited to: joining fails
+    (M_FORBIDDEN), which becomes the instance's last_error, not resolved. Invited, it
+    joins: the last_error stays as the record of what happened, and
+    last_error_resolved_at says since when it is over. `botrunner status` shows it as
+    resolved."""
+    alice = make_person(synapse)
+    room = alice.create_room(name="not yet")
+    fleet = make_fleet(synapse, count=1, rooms=[room]).start()
+    e1 = fleet.instances["echo-1"]
+
+    def failing():
+        i = by_id(fleet.status())[e1.id]
+        return i if i["last_error"] and "cannot join" in i["last_error"] else None
+    inst = wait_until(failing, ACCOUNT_TIMEOUT_S, "a last_error about joining the room",
+                      guard=fleet.assert_running)
+    assert inst["last_error_resolved_at"] is None, inst
+    alice.invite(room, e1.user_id)
+    ping(alice, room, e1, guard=fleet.assert_running)
+
+    def resolved():
+        i = by_id(fleet.status())[e1.id]
+        return i if i["last_error_resolved_at"] else None
+    inst = wait_until(resolved, 10, "last_error_resolved_at once the room is joined",
+                      guard=fleet.assert_running)
+    assert "cannot join" in inst["last_error"], inst
+    iso_time(inst["last_error_resolved_at"], "last_error_resolved_at")
+    code, out = cli("status", "-c", str(fleet.config_path))
+    assert code == 0, out
+    assert re.search(r"resolved (just now|\d+ s ago): cannot join", out), out
+
+
+@real_supervisor
+@pytest.mark.slow
+def test_refused_reload_shows_in_status_until_a_good_one(synapse, make_person, make_fleet):
+    """A reload with a bad user id is refused: /status gains `reload` (its time, refused,
+    the error count, the first error), the service is degraded with the refusal as a
+    reason, and `botrunner health -c FILE` (reading the endpoint from the config) says so
+    with exit 1. The fleet keeps answering. A good reload makes it healthy again, and
+    `reload` says accepted."""
+    alice = make_person(synapse)
+    fleet, room, _ = start_fleet(synapse, alice, make_fleet, 1, admin=False)
+    e1 = fleet.instances["echo-1"]
+    guard = fleet.assert_running
+    ping(alice, room, e1, guard=guard)
+    wait_until(lambda: cli("health", "-c", str(fleet.config_path))[0] == 0, 30,
+               "health -c to say healthy", guard=guard)
+    assert fleet.status()["reload"] is None
+
+    cfg = fleet.config()
+    cfg["instances"][0]["user"] = f"@{e1.localpart.upper()}:{synapse.server_name}"
+    fleet.reload(cfg)
+    st = wait_until(lambda: (s := fleet.status())["reload"] and s, REFUSAL_TIMEOUT_S,
+                    "/status to show the refused reload", guard=guard)
+    assert_status_shape(st)
+    reload = st["reload"]
+    assert reload["refused"] is True and reload["error_count"] == 1, reload
+    assert reload["first_error"].startswith("instances[0].user: "), reload
+    iso_time(reload["at"], "reload.at")
+    assert st["service_status"] == "degraded", st
+    assert st["reasons"][0].startswith("the last reload was refused: 1 error; first: "
+                                       "instances[0].user"), st["reasons"]
+    assert st["failed_instances"] == [], st
+    code, out = cli("health", "-c", str(fleet.config_path))
+    assert code == 1, out
+    assert one_line(out, "degraded").startswith("degraded: the last reload was refused"), out
+    code, out = cli("status", "-c", str(fleet.config_path))
+    assert code == 0 and "reload:   refused" in out, out
+    ping(alice, room, e1, guard=guard)
+
+    fleet.reload()
+    st = wait_until(lambda: (s := fleet.status())["reload"]["refused"] is False and s,
+                    RELOAD_TIMEOUT_S, "/status to show the accepted reload", guard=guard)
+    assert st["reload"]["error_count"] == 0 and st["reload"]["first_error"] is None, st
+    ping(alice, room, e1, guard=guard)
+    wait_until(lambda: cli("health", "-c", str(fleet.config_path))[0] == 0, 30,
+               "health -c to say healthy after the good reload", guard=guard)
 
 
 # --- the status endpoint --------------------------------------------------------------
@@ -665,6 +883,69 @@ def test_status_endpoint_contract(synapse, make_person, make_fleet):
     assert "READY=1" in said, said
     wait_until(lambda: "STATUS=2/2 instances running" in fleet.notify.assignments(), 10,
                lambda: f"STATUS=2/2 instances running among {fleet.notify.assignments()}")
+
+
+def instance_samples(fleet, instance_id):
+    """{(metric name, reason label or None): value} of /metrics for one instance."""
+    code, _, raw = fleet.get("/metrics")
+    assert code == 200, code
+    out = {}
+    for fam in text_string_to_metric_families(raw.decode("utf-8")):
+        for s in fam.samples:
+            if s.labels.get("instance") == instance_id:
+                out[(s.name, s.labels.get("reason"))] = s.value
+    return out
+
+
+@real_supervisor
+@pytest.mark.slow
+def test_metrics_count_commands_replies_errors_and_skipped_events(synapse, make_person,
+                                                                  make_fleet):
+    """One instance of the probe plugin. Three commands answered, one command the plugin
+    fails (a fetch of an ftp:// URL, which the runner refuses), a message whose HTML is a
+    number (Synapse takes it; the worker's parser refuses it), a plain message (not a
+    command): /metrics says 4 commands, at least 3 replies sent, 1 plugin error, 1 event
+    refused and none too old. The worker is then killed: its successor counts on from there
+    (the sums are the instance's, not one worker's)."""
+    probe = (str(ROOT / "build" / "tests" / "e2e-plugins" / "probe"), "test.probe")
+    alice = make_person(synapse)
+    fleet, room, _ = start_fleet(synapse, alice, make_fleet, 1, admin=False, plugin=probe,
+                                 env=NO_ASAN_SEGV)
+    e1 = fleet.instances["echo-1"]
+    guard = fleet.assert_running
+
+    def answered(command):
+        eid = alice.send(room, f"{e1.prefix} {command}")
+        return alice.wait_message(room, e1.user_id, reply_to=eid, timeout=REPLY_TIMEOUT_S,
+                                  guard=guard)
+    answered("thread")
+    answered("thread")
+    alice.send(room, f"{e1.prefix} fetch ftp://example.org/x")
+    alice.send_event(room, "m.room.message", {"msgtype": "m.text", "body": "x",
+                                              "format": "org.matrix.custom.html",
+                                              "formatted_body": 12})
+    alice.send(room, "just talking")
+    answered("thread")  # after the others: they were handled by now
+
+    want = {("botrunner_instance_commands_total", None): 4,
+            ("botrunner_instance_plugin_errors_total", None): 1,
+            ("botrunner_instance_events_skipped_total", "refused"): 1,
+            ("botrunner_instance_events_skipped_total", "too_old"): 0}
+
+    def counted(w):
+        s = instance_samples(fleet, e1.id)
+        ok = all(s.get(k) == v for k, v in w.items()) and \
+            s.get(("botrunner_instance_replies_sent_total", None), 0) >= 3
+        return s if ok else None
+    wait_until(lambda: counted(want), 15, lambda: f"/metrics to count {want}: "
+               f"{instance_samples(fleet, e1.id)}", guard=guard)
+
+    old = fleet.crash(e1.id)
+    fleet.wait_worker(e1.id, other_than=old.pid)
+    answered("thread")
+    want[("botrunner_instance_commands_total", None)] = 5
+    wait_until(lambda: counted(want), 30, lambda: f"/metrics to count on after the restart "
+               f"{want}: {instance_samples(fleet, e1.id)}", guard=guard)
 
 
 # --- stop -----------------------------------------------------------------------------

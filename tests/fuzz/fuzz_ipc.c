@@ -3,6 +3,7 @@
  * the same fields. The helpers (kind, int64, unescape) must agree with the parse. */
 #include <errno.h>
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,6 +50,15 @@ static void check_fields(const struct ipc_message *m)
     }
     int kind = ipc_kind(m);
     CHECK(kind == -EBADMSG || (kind >= IPC_KIND_STATE && kind < IPC_KIND_COUNT));
+
+    /* The counters' reader agrees with the field reader: all five, each a decimal >= 0. */
+    struct ipc_counters c;
+    static const char *const counters[] = {"COMMANDS", "REPLIES", "PLUGIN_ERRORS",
+                                           "SKIPPED_OLD", "REFUSED"};
+    bool all = true;
+    for (size_t i = 0; i < ELEMENTSOF(counters); i++)
+        all &= ipc_get_int64(m, counters[i], &v) == 0 && v >= 0;
+    CHECK((ipc_get_counters(m, &c) == 0) == all);
 }
 
 static void check_rebuild(const uint8_t *data, size_t size, const struct ipc_message *m)

@@ -41,10 +41,28 @@ static void check_optional_id(const char *s, char sigil)
         check_id(s, 1, sigil);
 }
 
+/* Message text: bounded, valid UTF-8 (a C string, so no NUL), control characters allowed. */
 static void check_text(const char *s)
 {
     if (s)
-        CHECK(strlen(s) <= SYNC_MAX_CONTENT && utf8_is_valid_text(s, strlen(s)));
+        CHECK(strlen(s) <= SYNC_MAX_TEXT && utf8_is_valid(s, strlen(s)));
+}
+
+/* A refused event's description: each id empty or valid, the reason a non-empty phrase. */
+static void check_drops(const struct mx_drop *drops, size_t n, size_t total)
+{
+    CHECK(n <= SYNC_MAX_DROPS && n <= total);
+    CHECK(n == total || n == SYNC_MAX_DROPS);
+    for (size_t i = 0; i < n; i++) {
+        const struct mx_drop *d = &drops[i];
+        if (d->event_id[0])
+            check_id(d->event_id, 1, '$');
+        if (d->sender[0])
+            check_id(d->sender, 1, '@');
+        if (d->room_id[0])
+            check_id(d->room_id, 1, '!');
+        CHECK(d->reason[0] && utf8_is_valid(d->reason, strlen(d->reason)));
+    }
 }
 
 static void check_event(const struct mx_event *e)
@@ -107,6 +125,7 @@ static void check_batch(const struct mx_sync_batch *b)
         check_optional_id(b->invites[i].inviter, '@');
         check_optional_id(b->invites[i].invitee, '@');
     }
+    check_drops(b->drops, b->n_drops, b->n_dropped);
 }
 
 /* Every element of chunk is either an event of the page or counted as dropped. */
@@ -122,6 +141,9 @@ static void check_page(const struct mx_messages_page *p, const uint8_t *data, si
     CHECK(json_parse((const char *)data, size, SYNC_MAX_TOKENS, &d) == 0);
     CHECK(json_get_key(d, 0, "chunk", 5, &chunk) == 0);
     CHECK(p->n_events + p->n_dropped == (size_t)json_array_len(d, chunk));
+    check_drops(p->drops, p->n_drops, p->n_dropped);
+    for (size_t i = 0; i < p->n_drops; i++)
+        CHECK(!p->drops[i].room_id[0]);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

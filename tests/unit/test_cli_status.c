@@ -9,6 +9,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -558,6 +559,136 @@ static void test_status_command(void **state)
     free(out);
 }
 
+/* ---- -c FILE ----------------------------------------------------------------------------- */
+
+/* A config file in /tmp holding text; its path in path (64 bytes). */
+static void write_config(char *path, const char *text)
+{
+    int fd;
+
+    strcpy(path, "/tmp/botrunner-test-status-XXXXXX");
+    fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    close(fd);
+}
+
+/* The endpoint is read from the status: mapping alone: plugins that do not exist and
+ * credentials that are absent do not matter; the mapping's own rules do. */
+static void test_base_from_config(void **state)
+{
+    static const char head[] = "homeserver: {server_name: x.org, url: http://127.0.0.1:6167}\n"
+                               "state_directory: /nonexistent\nsecret_key_file: nope\n"
+                               "plugins: [{path: /nonexistent/plugin.mbp}]\n"
+                               "instances: []\n";
+    static const struct {
+        const char *status, *url, *reason;
+    } cases[] = {
+            {"", "http://127.0.0.1:29316", NULL},
+            {"status: {port: 29400}\n", "http://127.0.0.1:29400", NULL},
+            {"status:\n  address: 127.0.0.2\n  port: 1\n", "http://127.0.0.2:1", NULL},
+            {"status: {address: \"::1\", port: 29316}\n", "http://[::1]:29316", NULL},
+            {"status: {address: 10.0.0.5, allow_non_loopback: true}\n", "http://10.0.0.5:29316",
+             NULL},
+            {"status: {address: \"[::1]\", port: 2}\n", "http://[::1]:2", NULL},
+            {"status: {address: 0.0.0.0, allow_non_loopback: true}\n", "http://127.0.0.1:29316",
+             NULL},
+            {"status: {address: \"::\", allow_non_loopback: true}\n", "http://[::1]:29316", NULL},
+            {"status: {address: localhost}\n", NULL,
+             "status.address: use the IP literal 127.0.0.1 instead of \"localhost\" (line 6)"},
+            {"status: {address: 10.0.0.5}\n", NULL,
+             "status.address: \"10.0.0.5\" is not loopback; the status endpoint stays on "
+             "loopback unless status.allow_non_loopback is true (line 6)"},
+            {"status:\n  port: http\n", NULL, "status.port: \"http\" is not a decimal integer "
+                                              "(line 7)"},
+            {"status:\n  port: 70000\n", NULL, "status.port: 70000 is out of range (0..65535) "
+                                               "(line 7)"},
+            {"status:\n  port: 0\n", NULL, "status.port: port 0 is not a port (line 7)"},
+            {"status:\n  prot: 1\n", NULL, "status: unknown key \"prot\" (did you mean "
+                                           "\"port\"?) (line 7)"},
+            {"status: [1]\n", NULL, "status: expected a mapping, found a list (line 6)"},
+    };
+
+    (void)state;
+    for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+        char path[64], url[256], reason[1024], want[1200];
+        char *text = NULL;
+        int r;
+
+        assert_true(asprintf(&text, "%s%s", head, cases[i].status) > 0);
+        write_config(path, text);
+        free(text);
+        r = status_base_from_config(path, url, sizeof(url), reason, sizeof(reason));
+        if (cases[i].url) {
+            if (r != 0)
+                fail_msg("case %zu: %s", i, reason);
+            assert_string_equal(url, cases[i].url);
+        } else {
+            assert_int_equal(r, -EINVAL);
+            (void)snprintf(want, sizeof(want), "%s: %s", path, cases[i].reason);
+            assert_string_equal(reason, want);
+        }
+        unlink(path);
+    }
+
+    {
+        char url[256], reason[1024];
+        assert_int_equal(status_base_from_config("/nonexistent/botrunner.yaml", url, sizeof(url),
+                                                 reason, sizeof(reason)),
+                         -EINVAL);
+        assert_non_null(strstr(reason, "cannot open"));
+    }
+}
+
+/* `health -c FILE` and `status -c FILE` ask the endpoint the file declares; -c with --url is
+ * a usage error; a config whose status: is wrong is a failure that says where. */
+static void test_commands_with_config(void **state)
+{
+    static const char healthy[] = "{\"service_status\":\"healthy\",\"enabled_instances_count\":1,"
+                                  "\"active_instances_count\":1,\"reasons\":[]}";
+    struct fake_step steps[] = {
+            {.action = FAKE_RESPOND, .status = 200, .body = healthy},
+            {.action = FAKE_RESPOND, .status = 200, .body = healthy},
+    };
+    char path[64], bad[64], text[256], out[4096];
+    struct fake_http *f = NULL;
+
+    (void)state;
+    assert_int_equal(fake_http_start(steps, 2, &f), 0);
+    (void)snprintf(text, sizeof(text), "status: {address: 127.0.0.1, port: %u}\n",
+                   (unsigned)fake_http_port(f));
+    write_config(path, text);
+    write_config(bad, "status: {address: localhost}\n");
+
+    assert_int_equal(capture(cli_health, (char *[]){"health", "-c", path, NULL}, out, sizeof(out)),
+                     0);
+    assert_string_equal(out, "healthy: 1/1 instances running\n");
+    assert_int_equal(capture(cli_status, (char *[]){"status", "--json", "--config", path, NULL},
+                             out, sizeof(out)),
+                     0);
+    assert_memory_equal(out, healthy, strlen(healthy));
+    assert_int_equal(fake_http_count(f), 2);
+
+    assert_int_equal(capture(cli_health, (char *[]){"health", "-c", path, "--url", "http://x",
+                                                    NULL},
+                             out, sizeof(out)),
+                     2);
+    assert_int_equal(capture(cli_status, (char *[]){"status", "-c", path, "--url", "http://x",
+                                                    NULL},
+                             out, sizeof(out)),
+                     2);
+    assert_int_equal(capture(cli_health, (char *[]){"health", "-c", bad, NULL}, out, sizeof(out)),
+                     2);
+    assert_non_null(strstr(out, "failed: cannot read the status address: "));
+    assert_non_null(strstr(out, ": status.address: use the IP literal 127.0.0.1"));
+    assert_int_equal(capture(cli_status, (char *[]){"status", "-c", bad, NULL}, out, sizeof(out)),
+                     1);
+    assert_int_equal(fake_http_count(f), 2); /* none of those reached the endpoint */
+    unlink(path);
+    unlink(bad);
+    fake_http_stop(f);
+}
+
 /* ---- Tables ------------------------------------------------------------------------------ */
 
 static void test_render_full(void **state)
@@ -568,6 +699,39 @@ static void test_render_full(void **state)
     if (strcmp(out, full_table) != 0)
         fail_msg("got:\n%s\nwant:\n%s", out, full_table);
     free(out);
+}
+
+/* A refused reload shows under the service line; a last error that is over says since
+ * when, before its text. */
+static void test_render_reload_and_resolved_error(void **state)
+{
+    static const char doc[] =
+            "{\"service_status\":\"degraded\",\"version\":\"0.1.0\",\"uptime_s\":60,"
+            "\"enabled_instances_count\":1,\"active_instances_count\":1,"
+            "\"failed_instances\":[],\"reasons\":[\"the last reload was refused: 2 errors\"],"
+            "\"reload\":{\"at\":\"2026-11-25T17:52:00Z\",\"refused\":true,\"error_count\":2,"
+            "\"first_error\":\"instances[0].user: bad (line 12)\"},"
+            "\"instances\":[{\"id\":\"echo-1\",\"plugin\":\"p\",\"state\":\"running\","
+            "\"state_since\":\"2026-11-25T17:54:00Z\",\"restarts\":0,"
+            "\"last_sync_at\":\"2026-11-25T17:54:59Z\",\"last_message_at\":null,"
+            "\"last_error\":\"cannot join !r:x: M_FORBIDDEN\","
+            "\"last_error_resolved_at\":\"2026-11-25T17:53:00Z\"}],"
+            "\"plugins\":[],\"notifications\":[]}";
+    char *out = render(doc);
+
+    (void)state;
+    assert_non_null(strstr(out, "\nreload:   refused 3 min ago: 2 errors, first: "
+                                "instances[0].user: bad (line 12)\nreasons:  "));
+    assert_non_null(strstr(out, "  resolved 2 min ago: cannot join !r:x: M_FORBIDDEN\n"));
+    free(out);
+
+    /* An accepted reload says only when. */
+    {
+        char *out2 = render("{\"reload\":{\"at\":\"2026-11-25T17:54:00Z\",\"refused\":false,"
+                            "\"error_count\":0,\"first_error\":null}}");
+        assert_non_null(strstr(out2, "\nreload:   accepted 1 min ago\n"));
+        free(out2);
+    }
 }
 
 static void test_render_hostile(void **state)
@@ -680,7 +844,10 @@ int main(void)
             cmocka_unit_test(test_unreachable),
             cmocka_unit_test(test_health_timeout),
             cmocka_unit_test(test_status_command),
+            cmocka_unit_test(test_base_from_config),
+            cmocka_unit_test(test_commands_with_config),
             cmocka_unit_test(test_render_full),
+            cmocka_unit_test(test_render_reload_and_resolved_error),
             cmocka_unit_test(test_render_hostile),
             cmocka_unit_test(test_render_bounds),
     };

@@ -799,6 +799,136 @@ static void test_credentials_read(void **state)
     assert_int_equal(unsetenv("CREDENTIALS_DIRECTORY"), 0);
 }
 
+/* The fingerprint of each instance of text (two instances, a and b), for comparing. */
+static void fingerprints(const char *text, char **ret_a, char **ret_b)
+{
+    _cleanup_diags_ struct diag_list d = {0};
+    _cleanup_(config_freep) struct config *c = load_ok(text, CONFIG_SKIP_CREDENTIALS, &d);
+
+    assert_int_equal(config_instance_fingerprint(c, &c->instances[0], ret_a), 0);
+    assert_int_equal(config_instance_fingerprint(c, &c->instances[1], ret_b), 0);
+}
+
+static void copy_file(const char *from, const char *to)
+{
+    char buf[65536];
+    FILE *in = fopen(from, "rb"), *out = fopen(to, "wb");
+    size_t n;
+
+    assert_non_null(in);
+    assert_non_null(out);
+    while ((n = fread(buf, 1, sizeof(buf), in)) > 0)
+        assert_int_equal(fwrite(buf, 1, n, out), n);
+    fclose(in);
+    assert_int_equal(fclose(out), 0);
+}
+
+/* A reload restarts an instance when its fingerprint changes: a plugin directory whose
+ * module was rebuilt (same version, one byte more) changes it; notifications change the
+ * sender's alone. */
+static void test_fingerprint_follows_code_and_notifications(void **state)
+{
+    static const char head[] =
+            "homeserver: {server_name: clarun.xyz, url: \"http://127.0.0.1:6167\"}\n"
+            "state_directory: /var/lib/botrunner\n"
+            "secret_key_file: secret-key\n"
+            "plugins:\n"
+            "  - path: %s\n"
+            "instances:\n"
+            "  - {id: a, plugin: botrunner.echo, user: \"@a:clarun.xyz\", password_file: pw,\n"
+            "     room_subscriptions: [\"!abc123def:clarun.xyz\"]}\n"
+            "  - {id: b, plugin: botrunner.echo, user: \"@b:clarun.xyz\", password_file: pw,\n"
+            "     room_subscriptions: [\"!abc123def:clarun.xyz\"]}\n";
+    char plugdir[600], from[PATH_MAX + 32], to[700];
+    _cleanup_free_ char *text = NULL, *with_notices = NULL, *other_sender = NULL;
+    _cleanup_free_ char *a1 = NULL, *b1 = NULL, *a2 = NULL, *b2 = NULL, *a3 = NULL, *b3 = NULL,
+                        *a4 = NULL, *b4 = NULL;
+    FILE *f;
+    (void)state;
+
+    snprintf(plugdir, sizeof(plugdir), "%s/echo-plugin", dir);
+    assert_int_equal(mkdir(plugdir, 0700), 0);
+    for (size_t i = 0; i < 2; i++) {
+        const char *name = i ? "echo.so" : "maubot.yaml";
+        snprintf(from, sizeof(from), "%s/plugins/echo/%s", fixtures, name);
+        snprintf(to, sizeof(to), "%s/%s", plugdir, name);
+        copy_file(from, to);
+    }
+    assert_true(asprintf(&text, head, plugdir) > 0);
+    assert_true(asprintf(&with_notices, "%snotifications: {room: \"!admin:clarun.xyz\", "
+                                        "sender: a}\n", text) > 0);
+    assert_true(asprintf(&other_sender, "%snotifications: {room: \"!admin:clarun.xyz\", "
+                                        "sender: b, max_per_minute: 3}\n", text) > 0);
+
+    {
+        _cleanup_diags_ struct diag_list d = {0};
+        _cleanup_(config_freep) struct config *c = load_ok(text, CONFIG_SKIP_CREDENTIALS, &d);
+        assert_null(c->plugins[0].sha256);
+        assert_non_null(c->plugins[0].digest);
+        assert_int_equal(strlen(c->plugins[0].digest), 64);
+        assert_int_equal(strspn(c->plugins[0].digest, "0123456789abcdef"), 64);
+    }
+    fingerprints(text, &a1, &b1);
+
+    /* The same version, rebuilt: the module has one more byte (an ELF stays valid). */
+    f = fopen(to, "ab");
+    assert_non_null(f);
+    assert_int_equal(fputc(0, f), 0);
+    assert_int_equal(fclose(f), 0);
+    fingerprints(text, &a2, &b2);
+    assert_string_not_equal(a1, a2);
+    assert_string_not_equal(b1, b2);
+
+    /* Notifications added: the sender's fingerprint changes, the other's does not; a new
+     * sender changes both of theirs (and max_per_minute is the supervisor's alone). */
+    fingerprints(with_notices, &a3, &b3);
+    assert_string_not_equal(a2, a3);
+    assert_string_equal(b2, b3);
+    fingerprints(other_sender, &a4, &b4);
+    assert_string_equal(a4, a2);
+    assert_string_not_equal(b4, b3);
+}
+
+/* `room: #lobby` is `room: null` to YAML: the error on that line says why, and an empty value
+ * that is no error (free-form settings) gets a warning saying the same. A comment after a
+ * value, or a quoted #, is nothing of the sort. */
+static void test_hash_comment_emptied_value(void **state)
+{
+    static const char text[] =
+            "homeserver: {server_name: clarun.xyz, url: \"http://127.0.0.1:6167\"}\n"
+            "state_directory: /var/lib/botrunner # a comment after a value\n"
+            "secret_key_file: secret-key\n"
+            "registration_token_file: registration-token\n"
+            "plugins:\n"
+            "  - path: @FIXTURES@/plugins/echo\n"
+            "notifications: {room: \"#admin:clarun.xyz\", sender: echo-1}\n"
+            "instances:\n"
+            "  - id: echo-1\n"
+            "    plugin: botrunner.echo\n"
+            "    user: \"@echo:clarun.xyz\"\n"
+            "    displayname:   #Échos\n"
+            "    room_subscriptions:\n"
+            "      - #lobby:clarun.xyz   \n"
+            "    config:\n"
+            "      channel: #general\n";
+    _cleanup_diags_ struct diag_list d = {0};
+    struct config *c = UNTOUCHED;
+    (void)state;
+
+    assert_int_equal(load(text, CONFIG_SKIP_CREDENTIALS, &d, &c), -EINVAL);
+    assert_int_equal(d.n_errors, 2);
+    assert_diag(&d, "instances[0].displayname", 12, DIAG_ERROR,
+                "expected a string, not an empty value; quote it: # starts a YAML comment, so "
+                "the value is empty (write \"#Échos\")");
+    assert_diag(&d, "instances[0].room_subscriptions[0]", 14, DIAG_ERROR,
+                "; quote it: # starts a YAML comment, so the value is empty (write "
+                "\"#lobby:clarun.xyz\")");
+    assert_diag(&d, "instances[0].config.channel", 16, DIAG_WARNING,
+                "the value is empty: quote it: # starts a YAML comment (write \"#general\" if "
+                "that is the value)");
+    assert_int_equal(d.n_warnings, 1);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -833,6 +963,8 @@ int main(void)
             cmocka_unit_test(test_load_buffer_reads_only_len_bytes),
             cmocka_unit_test(test_find_instance),
             cmocka_unit_test(test_credentials_read),
+            cmocka_unit_test(test_fingerprint_follows_code_and_notifications),
+            cmocka_unit_test(test_hash_comment_emptied_value),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);

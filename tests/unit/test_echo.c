@@ -34,6 +34,9 @@ struct br_instance {
 static int fake_reply(struct br_instance *inst, const struct br_target *to, const char *text,
                       const char *html, unsigned flags, br_sent_t sent, void *userdata)
 {
+    /* As the runner: a text past BR_TEXT_MAX is refused, and nothing is sent. */
+    if (strlen(text) > BR_TEXT_MAX)
+        return -E2BIG;
     assert_true(inst->n_replies < MAX_REPLIES);
     assert_null(html);
     assert_null(sent);
@@ -208,6 +211,24 @@ static void test_echo_unicode(void **state)
         assert_string_equal(command(f, "echo", texts[i], 0), texts[i]);
 }
 
+/* A text the runner cannot send back (over BR_TEXT_MAX) gets a short answer saying so; the
+ * longest that fits is echoed whole. */
+static void test_echo_too_long(void **state)
+{
+    struct fixture *f = *state;
+    _cleanup_free_ char *text = malloc(BR_TEXT_MAX + 2);
+    char want[128];
+
+    assert_non_null(text);
+    memset(text, 'a', BR_TEXT_MAX + 1);
+    text[BR_TEXT_MAX + 1] = '\0';
+    snprintf(want, sizeof(want), "That is too long to echo: %u bytes, at most %u.",
+             BR_TEXT_MAX + 1, BR_TEXT_MAX);
+    assert_string_equal(command(f, "echo", text, 0), want);
+    text[BR_TEXT_MAX] = '\0';
+    assert_string_equal(command(f, "echo", text, 0), text);
+}
+
 static void test_usage(void **state)
 {
     static const char usage[] = "Usage: !echo ping | !echo echo TEXT";
@@ -247,6 +268,7 @@ int main(void)
             cmocka_unit_test(test_ping),
             cmocka_unit_test(test_ping_without_a_true_timestamp),
             cmocka_unit_test(test_echo_unicode),
+            cmocka_unit_test(test_echo_too_long),
             cmocka_unit_test(test_usage),
             cmocka_unit_test(test_reply_errors_are_returned),
     };

@@ -32,7 +32,7 @@ static struct health_report eval_at(int64_t now, const struct health_instance *v
     struct health_thresholds t = HEALTH_THRESHOLDS_DEFAULT;
     struct health_report r;
 
-    assert_int_equal(health_evaluate(&t, now, v, n, &r), 0);
+    assert_int_equal(health_evaluate(&t, now, v, n, NULL, &r), 0);
     return r;
 }
 
@@ -141,8 +141,9 @@ static void test_error_window_boundary(void **state)
     r = eval(v, ELEMENTSOF(v));
     assert_int_equal(r.status, HEALTH_DEGRADED);
     assert_int_equal(r.active_count, 2);
-    assert_int_equal(r.n_failed, 1);
-    assert_string_equal(r.failed_ids[0], "echo-1");
+    /* Degraded, with its reason; not failed: it runs. */
+    assert_int_equal(r.n_failed, 0);
+    assert_null(r.failed_ids);
     assert_reasons(&r, 1, "echo-1 logged an ERROR 299 s ago");
     health_report_done(&r);
 
@@ -179,8 +180,7 @@ static void test_sync_age_boundary(void **state)
     v[1].last_sync_at = NOW - 700;
     r = eval(v, ELEMENTSOF(v));
     assert_int_equal(r.status, HEALTH_DEGRADED);
-    assert_int_equal(r.n_failed, 1);
-    assert_string_equal(r.failed_ids[0], "echo-3");
+    assert_int_equal(r.n_failed, 0);
     assert_reasons(&r, 1, "echo-3 has not synced for 700 s");
     health_report_done(&r);
 }
@@ -248,21 +248,21 @@ static void test_custom_thresholds(void **state)
 
     v[0].last_error_at = NOW - 10;
     v[0].last_sync_at = NOW - 19;
-    assert_int_equal(health_evaluate(&t, NOW, v, 1, &r), 0);
+    assert_int_equal(health_evaluate(&t, NOW, v, 1, NULL, &r), 0);
     assert_int_equal(r.status, HEALTH_HEALTHY);
     health_report_done(&r);
     v[0].last_sync_at = NOW - 20;
-    assert_int_equal(health_evaluate(&t, NOW, v, 1, &r), 0);
+    assert_int_equal(health_evaluate(&t, NOW, v, 1, NULL, &r), 0);
     assert_int_equal(r.status, HEALTH_DEGRADED);
     health_report_done(&r);
 
     t.error_window_s = 0;
-    assert_int_equal(health_evaluate(&t, NOW, v, 1, &r), -EINVAL);
+    assert_int_equal(health_evaluate(&t, NOW, v, 1, NULL, &r), -EINVAL);
     t = (struct health_thresholds){.error_window_s = 1, .sync_max_age_s = -1};
-    assert_int_equal(health_evaluate(&t, NOW, v, 1, &r), -EINVAL);
+    assert_int_equal(health_evaluate(&t, NOW, v, 1, NULL, &r), -EINVAL);
     t = HEALTH_THRESHOLDS_DEFAULT;
     v[0].id = NULL;
-    assert_int_equal(health_evaluate(&t, NOW, v, 1, &r), -EINVAL);
+    assert_int_equal(health_evaluate(&t, NOW, v, 1, NULL, &r), -EINVAL);
 }
 
 /* A large broken fleet: reasons stop at the bound and say how many were left out; the
@@ -282,8 +282,9 @@ static void test_reasons_bounded(void **state)
     v[0].last_error_at = NOW - 1;
     struct health_report r = eval(v, ELEMENTSOF(v));
     assert_int_equal(r.status, HEALTH_DEGRADED);
-    assert_int_equal(r.n_failed, 40);
-    assert_string_equal(r.failed_ids[39], "bot-39");
+    assert_int_equal(r.n_failed, 39);
+    assert_string_equal(r.failed_ids[0], "bot-1");
+    assert_string_equal(r.failed_ids[38], "bot-39");
     assert_int_equal(r.n_reasons, HEALTH_MAX_REASONS);
     assert_string_equal(r.reasons[0], "bot-0 logged an ERROR 1 s ago");
     assert_string_equal(r.reasons[HEALTH_MAX_REASONS - 2], "bot-14 is failed");
@@ -299,6 +300,59 @@ static void test_reasons_bounded(void **state)
     v[0].state = "failed";
     r = eval(v, 1);
     assert_int_equal(strlen(r.reasons[1]), HEALTH_REASON_MAX - 1);
+    health_report_done(&r);
+}
+
+/* failed_instances names the instances that do not run, and only those: one that runs with
+ * a recent error or a stale sync is degraded, with its reason, but not failed. */
+static void test_failed_means_not_running(void **state)
+{
+    struct health_instance v[] = {good("ok"), good("erring"), good("stale"), good("down"),
+                                  good("off")};
+    (void)state;
+
+    v[1].last_error_at = NOW - 5;
+    v[2].last_sync_at = NOW - 900;
+    v[3].state = "restarting";
+    v[3].last_error_at = NOW - 5;
+    v[4].enabled = false;
+    v[4].state = "stopped";
+    struct health_report r = eval(v, ELEMENTSOF(v));
+    assert_int_equal(r.status, HEALTH_DEGRADED);
+    assert_int_equal(r.active_count, 3);
+    assert_int_equal(r.n_failed, 1);
+    assert_string_equal(r.failed_ids[0], "down");
+    assert_reasons(&r, 4, "erring logged an ERROR 5 s ago", "stale has not synced for 900 s",
+                   "down is restarting", "down logged an ERROR 5 s ago");
+    health_report_done(&r);
+}
+
+/* A refused reload leaves the old fleet running, but the declaration on disk is not what
+ * runs: degraded, saying so first, until a reload is accepted (the caller passes NULL). */
+static void test_refused_reload_degrades(void **state)
+{
+    struct health_thresholds t = HEALTH_THRESHOLDS_DEFAULT;
+    struct health_instance v[] = {good("echo-1")};
+    struct health_report r;
+    (void)state;
+
+    assert_int_equal(health_evaluate(&t, NOW, v, 1, "2 errors; first: x: y (line 3)", &r), 0);
+    assert_int_equal(r.status, HEALTH_DEGRADED);
+    assert_int_equal(r.n_failed, 0);
+    assert_reasons(&r, 1, "the last reload was refused: 2 errors; first: x: y (line 3)");
+    health_report_done(&r);
+
+    /* Nothing running is still failed, the refusal a reason after that one. */
+    v[0].state = "failed";
+    assert_int_equal(health_evaluate(&t, NOW, v, 1, "1 error", &r), 0);
+    assert_int_equal(r.status, HEALTH_FAILED);
+    assert_reasons(&r, 3, "no enabled instance is running",
+                   "the last reload was refused: 1 error", "echo-1 is failed");
+    health_report_done(&r);
+
+    v[0].state = "running";
+    assert_int_equal(health_evaluate(&t, NOW, v, 1, NULL, &r), 0);
+    assert_int_equal(r.status, HEALTH_HEALTHY);
     health_report_done(&r);
 }
 
@@ -336,6 +390,8 @@ int main(void)
             cmocka_unit_test(test_stale_sync_of_stopped_instance),
             cmocka_unit_test(test_custom_thresholds),
             cmocka_unit_test(test_reasons_bounded),
+            cmocka_unit_test(test_failed_means_not_running),
+            cmocka_unit_test(test_refused_reload_degrades),
             cmocka_unit_test(test_status_strings),
     };
 

@@ -300,12 +300,52 @@ static void test_kind(void **state)
     assert_int_equal(ipc_kind(&m), IPC_KIND_ROOM);
     parse_ok("RESOLVE=1\n", &m);
     assert_int_equal(ipc_kind(&m), IPC_KIND_RESOLVE);
+    parse_ok("COUNTERS=5\nCOMMANDS=1\nREPLIES=1\nPLUGIN_ERRORS=0\nSKIPPED_OLD=0\nREFUSED=0\n", &m);
+    assert_int_equal(ipc_kind(&m), IPC_KIND_COUNTERS);
+    parse_ok("COUNTERS=5\nSYNC=5\n", &m);
+    assert_int_equal(ipc_kind(&m), -EBADMSG);
     parse_ok("ROOM=#a:b\nSTATE=running\n", &m);
     assert_int_equal(ipc_kind(&m), -EBADMSG);
     parse_ok("TEXT=x\n", &m);
     assert_int_equal(ipc_kind(&m), -EBADMSG);
     parse_ok("SYNC=1\nMESSAGE=1\n", &m);
     assert_int_equal(ipc_kind(&m), -EBADMSG);
+}
+
+/* COUNTERS: built whole by ipc_add_counters(), read whole by ipc_get_counters(); a field
+ * missing, negative or not a decimal refuses the datagram and leaves the struct alone. */
+static void test_counters(void **state)
+{
+    static const char *const bad[] = {
+            "COUNTERS=1\nCOMMANDS=1\nREPLIES=1\nPLUGIN_ERRORS=0\nSKIPPED_OLD=0\n",
+            "COUNTERS=1\nCOMMANDS=-1\nREPLIES=1\nPLUGIN_ERRORS=0\nSKIPPED_OLD=0\nREFUSED=0\n",
+            "COUNTERS=1\nCOMMANDS=1\nREPLIES=x\nPLUGIN_ERRORS=0\nSKIPPED_OLD=0\nREFUSED=0\n",
+            "COUNTERS=1\nCOMMANDS=1\nREPLIES=1\nPLUGIN_ERRORS=0\nSKIPPED_OLD=0\nREFUSED=01\n",
+    };
+    struct ipc_counters c = {.commands = 7, .replies = 6, .plugin_errors = 1,
+                             .skipped_old = 12, .refused = INT64_MAX};
+    struct ipc_counters got = {0}, untouched = {.commands = 99};
+    struct ipc_builder bld;
+    struct ipc_message m;
+    const char *data;
+    size_t len;
+    (void)state;
+
+    ipc_builder_init(&bld);
+    ipc_add_counters(&bld, 1700000000, &c);
+    assert_int_equal(ipc_builder_result(&bld, &data, &len), 0);
+    assert_int_equal(ipc_parse(data, len, &m), 0);
+    assert_int_equal(m.n_fields, 6);
+    assert_int_equal(ipc_kind(&m), IPC_KIND_COUNTERS);
+    assert_string_equal(ipc_get(&m, IPC_COUNTERS), "1700000000");
+    assert_int_equal(ipc_get_counters(&m, &got), 0);
+    assert_memory_equal(&got, &c, sizeof(c));
+    for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+        got = untouched;
+        parse_ok(bad[i], &m);
+        assert_int_equal(ipc_get_counters(&m, &got), -EBADMSG);
+        assert_memory_equal(&got, &untouched, sizeof(got));
+    }
 }
 
 static void test_escape_roundtrip(void **state)
@@ -490,6 +530,7 @@ int main(void)
             cmocka_unit_test(test_parse_refuses),
             cmocka_unit_test(test_get_int64),
             cmocka_unit_test(test_kind),
+            cmocka_unit_test(test_counters),
             cmocka_unit_test(test_escape_roundtrip),
             cmocka_unit_test(test_escape_refuses),
             cmocka_unit_test(test_builder_sticky_errors),

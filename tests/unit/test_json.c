@@ -330,6 +330,40 @@ static void test_unrepresentable_strings(void **state)
     }
 }
 
+/* json_get_text() reads the same strings, each unrepresentable escape as U+FFFD and the rest
+ * as json_get_string() would: a message's text survives one bad character. */
+static void test_text_replaces_unrepresentable(void **state)
+{
+#define FFFD "\xEF\xBF\xBD"
+    static const struct {
+        const char *json, *text;
+    } cases[] = {
+            {"\"\\ud83d\"", FFFD},
+            {"\"\\ude00\"", FFFD},
+            {"\"\\ude00\\ud83d\"", FFFD FFFD},
+            {"\"\\ud83dx\"", FFFD "x"},
+            {"\"\\ud83d\\u0041\"", FFFD "A"},
+            {"\"\\ud83d\\ud83d\\ude00\"", FFFD "\xF0\x9F\x98\x80"},
+            {"\"\\ud83d\\n\"", FFFD "\n"},
+            {"\"\\u0000\"", FFFD},
+            {"\"ab\\u0000cd\"", "ab" FFFD "cd"},
+            {"\"\\u0001 \\u001b[0m\"", "\x01 \x1b[0m"},
+            {"\"plain \\u00e9\"", "plain \xC3\xA9"},
+    };
+#undef FFFD
+
+    (void)state;
+    for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+        _cleanup_(json_doc_freep) struct json_doc *d = NULL;
+        _cleanup_free_ char *s = NULL;
+
+        assert_int_equal(parse(cases[i].json, &d), 0);
+        assert_int_equal(json_get_text(d, 0, NULL, &s), 0);
+        assert_string_equal(s, cases[i].text);
+        assert_true(strlen(s) <= strlen(cases[i].json));
+    }
+}
+
 /* ---- Lookup ----------------------------------------------------------------------------- */
 
 static const char sync_body[] =
@@ -1109,6 +1143,7 @@ int main(void)
             cmocka_unit_test(test_size_limit),
             cmocka_unit_test(test_unescape_every_escape),
             cmocka_unit_test(test_surrogate_pairs),
+            cmocka_unit_test(test_text_replaces_unrepresentable),
             cmocka_unit_test(test_unrepresentable_strings),
             cmocka_unit_test(test_get_path),
             cmocka_unit_test(test_get_path_errors),

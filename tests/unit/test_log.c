@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "util/log.h"
@@ -70,14 +71,46 @@ static void capture_begin(struct capture *c)
     assert_true(dup2(fileno(c->file), STDERR_FILENO) >= 0);
 }
 
+/* "2026-12-02T19:40:18.123Z ": the time every stderr line starts with. */
+#define TIME_PREFIX_LEN 25
+
+/* Whether s starts with a time of that form. */
+static bool time_prefix(const char *s)
+{
+    static const char shape[] = "dddd-dd-ddTdd:dd:dd.dddZ ";
+
+    for (size_t i = 0; i < TIME_PREFIX_LEN; i++) {
+        if (!s[i])
+            return false;
+        if (shape[i] == 'd' ? (s[i] < '0' || s[i] > '9') : s[i] != shape[i])
+            return false;
+    }
+    return true;
+}
+
+/* What was written to stderr, each line's time checked and taken off: the tests below
+ * compare what follows it. */
 static const char *capture_end(struct capture *c)
 {
+    char raw[sizeof c->text];
+    size_t o = 0;
+
     assert_true(dup2(c->saved_fd, STDERR_FILENO) >= 0);
     close(c->saved_fd);
     rewind(c->file);
-    size_t n = fread(c->text, 1, sizeof c->text - 1, c->file);
-    c->text[n] = '\0';
+    size_t n = fread(raw, 1, sizeof raw - 1, c->file);
+    raw[n] = '\0';
     fclose(c->file);
+    for (const char *line = raw; *line;) {
+        const char *end = strchrnul(line, '\n');
+        if (!time_prefix(line))
+            fail_msg("a stderr line without its time: \"%.*s\"", (int)(end - line), line);
+        line += TIME_PREFIX_LEN;
+        memcpy(c->text + o, line, (size_t)(end - line) + (*end ? 1 : 0));
+        o += (size_t)(end - line) + (*end ? 1 : 0);
+        line = *end ? end + 1 : end;
+    }
+    c->text[o] = '\0';
     return c->text;
 }
 
@@ -411,6 +444,39 @@ static void test_auto_target_without_journal(void **state)
     assert_string_equal(out, "INFO to stderr\nINFO still stderr\nINFO and again\n");
 }
 
+/* A line on stderr starts with the time, in UTC to the millisecond (the journal stamps its
+ * own entries; a file or a terminal does not): now, within a few seconds. */
+static void test_stderr_lines_carry_utc_time(void **state)
+{
+    char raw[512] = "", date[32];
+    struct timespec before;
+    struct tm tm;
+    FILE *f;
+    int saved;
+    (void)state;
+
+    fflush(stderr);
+    f = tmpfile();
+    assert_non_null(f);
+    saved = dup(STDERR_FILENO);
+    assert_true(dup2(fileno(f), STDERR_FILENO) >= 0);
+    clock_gettime(CLOCK_REALTIME, &before);
+    log_info("stamped");
+    assert_true(dup2(saved, STDERR_FILENO) >= 0);
+    close(saved);
+    rewind(f);
+    assert_true(fread(raw, 1, sizeof raw - 1, f) > 0);
+    fclose(f);
+
+    assert_true(time_prefix(raw));
+    assert_string_equal(raw + TIME_PREFIX_LEN, "INFO stamped\n");
+    assert_non_null(gmtime_r(&before.tv_sec, &tm));
+    strftime(date, sizeof(date), "%Y-%m-%dT%H:", &tm);
+    /* The same hour, save at its turn. */
+    if (strncmp(raw, date, strlen(date)) != 0 && before.tv_sec % 3600 < 3595)
+        fail_msg("stamped %.24s, the clock said %s..", raw, date);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -426,6 +492,7 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_redact_clear, setup, teardown),
             cmocka_unit_test_setup_teardown(test_redact_add_errors, setup, teardown),
             cmocka_unit_test_setup_teardown(test_auto_target_without_journal, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_stderr_lines_carry_utc_time, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -672,29 +672,83 @@ static void test_token_bound(void **state)
 
 /* ---- Malformed events and rooms ---------------------------------------------------------- */
 
-/* A body that cannot become UTF-8 (\ud800, \u0000) or holds control characters drops its
- * event; the events around it are kept, in order. */
-static void test_bad_string_drops_event(void **state)
+/* Message text keeps every character a homeserver accepts: control characters pass, and
+ * what cannot be a character of a C string (\ud800, \u0000) becomes U+FFFD instead of
+ * costing the message. The events around stay in order; nothing is dropped. */
+static void test_text_keeps_every_character(void **state)
 {
-    static const char *bad_bodies[] = {"\"bad \\ud800 half\"", "\"\\udc00\"", "\"a\\u0000b\"",
-                                       "\"bell \\u0007\"", "\"esc \\u001b[2J\""};
+#define FFFD "\xEF\xBF\xBD"
+    static const struct {
+        const char *json, *body;
+    } cases[] = {
+            {"\"bad \\ud800 half\"", "bad " FFFD " half"},
+            {"\"\\udc00\"", FFFD},
+            {"\"a\\u0000b\"", "a" FFFD "b"},
+            {"\"bell \\u0007\"", "bell \x07"},
+            {"\"esc \\u001b[2J\"", "esc \x1b[2J"},
+            {"\"start \\u0001 end\"", "start \x01 end"},
+            {"\"del \\u007f, c1 \\u0085\"", "del \x7f, c1 \xC2\x85"},
+    };
+#undef FFFD
 
     (void)state;
-    for (size_t i = 0; i < ELEMENTSOF(bad_bodies); i++) {
+    for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
         _cleanup_(mx_sync_batch_freep) struct mx_sync_batch *b = NULL;
         _cleanup_free_ char *e1 = text_event("one", "\"first\"");
-        _cleanup_free_ char *e2 = text_event("two", bad_bodies[i]);
+        _cleanup_free_ char *e2 = text_event("two", cases[i].json);
         _cleanup_free_ char *e3 = text_event("three", "\"third\\ttab\\nline\"");
         _cleanup_free_ char *events = strf("%s,%s,%s", e1, e2, e3);
         const struct mx_room_timeline *t = one_room(events, &b);
 
-        assert_int_equal(t->n_events, 2);
-        assert_int_equal(b->n_dropped, 1);
-        assert_string_equal(t->events[0].event_id, "$one");
+        assert_int_equal(t->n_events, 3);
+        assert_int_equal(b->n_dropped, 0);
+        assert_int_equal(b->n_drops, 0);
         assert_string_equal(t->events[0].body, "first");
-        assert_string_equal(t->events[1].event_id, "$three");
-        assert_string_equal(t->events[1].body, "third\ttab\nline");
+        assert_string_equal(t->events[1].event_id, "$two");
+        assert_string_equal(t->events[1].body, cases[i].body);
+        assert_string_equal(t->events[2].body, "third\ttab\nline");
     }
+
+    /* formatted_body reads the same way. */
+    {
+        _cleanup_(mx_sync_batch_freep) struct mx_sync_batch *b = NULL;
+        const struct mx_room_timeline *t = one_room(
+                "{\"event_id\":\"$h\",\"type\":\"m.room.message\",\"sender\":\"@a:h\","
+                "\"content\":{\"body\":\"x\",\"format\":\"org.matrix.custom.html\","
+                "\"formatted_body\":\"<b>\\u0001\\u0000</b>\"}}",
+                &b);
+        assert_int_equal(t->n_events, 1);
+        assert_string_equal(t->events[0].formatted_body, "<b>\x01\xEF\xBF\xBD</b>");
+    }
+}
+
+/* An identifier keeps its strict rule: a control character or \u0000 in one refuses the
+ * event, and the refusal says which event, whose, in which room, and why. */
+static void test_refused_event_described(void **state)
+{
+    _cleanup_(mx_sync_batch_freep) struct mx_sync_batch *b = NULL;
+    const struct mx_room_timeline *t = one_room(
+            "{\"event_id\":\"$ok\",\"type\":\"m.room.message\",\"sender\":\"@a:h\"},"
+            "{\"event_id\":\"$tab\",\"type\":\"m.room.message\",\"sender\":\"@a:h\\u0009\"},"
+            "{\"event_id\":\"$nul\\u0000\",\"type\":\"m.room.message\",\"sender\":\"@b:h\"},"
+            "{\"event_id\":\"$t\",\"type\":\"m.room.message\",\"sender\":\"@c:h\","
+            "\"content\":{\"msgtype\":\"m.text\",\"body\":[\"not text\"]}}",
+            &b);
+
+    (void)state;
+    assert_int_equal(t->n_events, 1);
+    assert_int_equal(b->n_dropped, 3);
+    assert_int_equal(b->n_drops, 3);
+    assert_string_equal(b->drops[0].event_id, "$tab");
+    assert_string_equal(b->drops[0].sender, "");
+    assert_string_equal(b->drops[0].room_id, "!r:h");
+    assert_string_equal(b->drops[0].reason, "sender holds a control character");
+    assert_string_equal(b->drops[1].event_id, "");
+    assert_string_equal(b->drops[1].sender, "@b:h");
+    assert_string_equal(b->drops[1].reason, "event_id holds \\u0000 or an unpaired surrogate");
+    assert_string_equal(b->drops[2].event_id, "$t");
+    assert_string_equal(b->drops[2].sender, "@c:h");
+    assert_string_equal(b->drops[2].reason, "content.body is not a string");
 }
 
 /* One field at a time made wrong: the event is dropped, or kept with the field read as
@@ -854,28 +908,101 @@ static void test_field_bounds(void **state)
         }
     }
 
+    /* The content's JSON text: {"pad":"aaa..."} is 10 bytes around the pad. */
     for (int over = 0; over <= 1; over++) {
-        /* {"body":"aaa..."}: 11 bytes around the body. */
-        size_t n = SYNC_MAX_CONTENT - 11 + (size_t)over;
-        _cleanup_free_ char *text = malloc(n + 3);
+        size_t n = SYNC_MAX_CONTENT - 10 + (size_t)over;
+        _cleanup_free_ char *pad = malloc(n + 1);
+        _cleanup_free_ char *events = NULL;
+        _cleanup_(mx_sync_batch_freep) struct mx_sync_batch *b = NULL;
+        const struct mx_room_timeline *t;
+
+        assert_non_null(pad);
+        memset(pad, 'a', n);
+        pad[n] = '\0';
+        events = strf("{\"event_id\":\"$e\",\"type\":\"m.room.message\",\"sender\":\"@a:h\","
+                      "\"content\":{\"pad\":\"%s\"}}",
+                      pad);
+        t = one_room(events, &b);
+        assert_int_equal(t->n_events, over ? 0 : 1);
+        if (!over)
+            assert_int_equal(strlen(t->events[0].content_json), SYNC_MAX_CONTENT);
+        else {
+            _cleanup_free_ char *why = strf("content is %zu bytes of JSON, above %u",
+                                            (size_t)SYNC_MAX_CONTENT + 1, SYNC_MAX_CONTENT);
+            assert_int_equal(b->n_drops, 1);
+            assert_string_equal(b->drops[0].event_id, "$e");
+            assert_string_equal(b->drops[0].reason, why);
+        }
+    }
+
+    /* The body decoded: SYNC_MAX_TEXT bytes of é (\u00e9, 6 bytes escaped for 2) are kept,
+     * though their JSON text is three times that; one byte more is refused. */
+    for (int over = 0; over <= 1; over++) {
+        size_t chars = SYNC_MAX_TEXT / 2;
+        _cleanup_free_ char *text = malloc(6 * chars + 2);
         _cleanup_free_ char *events = NULL;
         _cleanup_(mx_sync_batch_freep) struct mx_sync_batch *b = NULL;
         const struct mx_room_timeline *t;
 
         assert_non_null(text);
-        text[0] = '"';
-        memset(text + 1, 'a', n);
-        text[n + 1] = '"';
-        text[n + 2] = '\0';
+        for (size_t i = 0; i < chars; i++)
+            memcpy(text + 6 * i, "\\u00e9", 6);
+        strcpy(text + 6 * chars, over ? "a" : "");
         events = strf("{\"event_id\":\"$e\",\"type\":\"m.room.message\",\"sender\":\"@a:h\","
-                      "\"content\":{\"body\":%s}}",
+                      "\"content\":{\"body\":\"%s\"}}",
                       text);
         t = one_room(events, &b);
         assert_int_equal(t->n_events, over ? 0 : 1);
         if (!over) {
-            assert_int_equal(strlen(t->events[0].content_json), SYNC_MAX_CONTENT);
-            assert_int_equal(strlen(t->events[0].body), n);
+            assert_int_equal(strlen(t->events[0].body), SYNC_MAX_TEXT);
+            assert_memory_equal(t->events[0].body, "\xC3\xA9\xC3\xA9", 4);
+        } else {
+            _cleanup_free_ char *why = strf("content.body is %u bytes, above %u",
+                                            SYNC_MAX_TEXT + 1, SYNC_MAX_TEXT);
+            assert_string_equal(b->drops[0].reason, why);
         }
+    }
+}
+
+/* What a person sends through Synapse, as Synapse escapes it in /sync: 24 KB of emoji (each
+ * a surrogate pair, 12 bytes for 4), 60 KB of é (6 for 2), control characters (6 for 1).
+ * Each is kept whole. */
+static void test_escaped_large_messages(void **state)
+{
+    static const struct {
+        const char *escape, *utf8;
+        size_t count;
+    } cases[] = {
+            {"\\ud83d\\ude00", "\xF0\x9F\x98\x80", 6000},
+            {"\\u00e9", "\xC3\xA9", 30000},
+            {"\\u0001", "\x01", 20000},
+            {"\\u001b", "\x1b", 65536},
+    };
+
+    (void)state;
+    for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+        size_t esc = strlen(cases[i].escape), len = strlen(cases[i].utf8);
+        _cleanup_free_ char *text = malloc(esc * cases[i].count + 1);
+        _cleanup_free_ char *events = NULL;
+        _cleanup_(mx_sync_batch_freep) struct mx_sync_batch *b = NULL;
+        const struct mx_room_timeline *t;
+
+        assert_non_null(text);
+        for (size_t k = 0; k < cases[i].count; k++)
+            memcpy(text + esc * k, cases[i].escape, esc);
+        text[esc * cases[i].count] = '\0';
+        events = strf("{\"event_id\":\"$big\",\"type\":\"m.room.message\",\"sender\":\"@a:h\","
+                      "\"content\":{\"msgtype\":\"m.text\",\"body\":\"!echo echo %s\"}}",
+                      text);
+        t = one_room(events, &b);
+        assert_int_equal(b->n_dropped, cases[i].count * len + 11 > SYNC_MAX_TEXT ? 1 : 0);
+        if (b->n_dropped)
+            continue; /* 65536 ESCs and the command: over the spec's bound, refused */
+        assert_int_equal(t->n_events, 1);
+        assert_int_equal(strlen(t->events[0].body), 11 + cases[i].count * len);
+        assert_memory_equal(t->events[0].body + 11, cases[i].utf8, len);
+        assert_memory_equal(t->events[0].body + strlen(t->events[0].body) - len, cases[i].utf8,
+                            len);
     }
 }
 
@@ -892,12 +1019,35 @@ static void test_malformed_file(void **state)
     t = &b->joined[0];
     assert_false(t->limited);   /* "yes" is no bool */
     assert_null(t->prev_batch); /* 7 is no token */
-    assert_int_equal(t->n_events, 2);
-    assert_int_equal(b->n_dropped, 12);
+    /* $lone and $nul are kept, their bad escape read as U+FFFD. */
+    assert_int_equal(t->n_events, 4);
+    assert_int_equal(b->n_dropped, 10);
     assert_string_equal(t->events[0].body, "kept");
-    assert_string_equal(t->events[1].event_id, "$ts");
-    assert_int_equal(t->events[1].origin_server_ts, 0);
-    assert_string_equal(t->events[1].content_json, "{}");
+    assert_string_equal(t->events[1].body, "bad \xEF\xBF\xBD half");
+    assert_string_equal(t->events[2].body, "a\xEF\xBF\xBD" "b");
+    assert_string_equal(t->events[3].event_id, "$ts");
+    assert_int_equal(t->events[3].origin_server_ts, 0);
+    assert_string_equal(t->events[3].content_json, "{}");
+    /* The first SYNC_MAX_DROPS refusals are described, each with its reason. */
+    assert_int_equal(b->n_drops, SYNC_MAX_DROPS);
+    {
+        static const char *const reasons[][2] = {
+                {"", "event_id is not a string"},
+                {"$n", "type is not a string"},
+                {"$s", "sender does not start with '@'"},
+                {"$k", "state_key is not a string"},
+                {"$b", "content.body is not a string"},
+                {"$r", "content.m.relates_to is not an object"},
+                {"", "not a JSON object"},
+                {"", "not a JSON object"},
+        };
+        for (size_t i = 0; i < SYNC_MAX_DROPS; i++) {
+            assert_string_equal(b->drops[i].event_id, reasons[i][0]);
+            assert_string_equal(b->drops[i].reason, reasons[i][1]);
+            assert_string_equal(b->drops[i].room_id, "!cURbafjkfsMDVwdRDQ:example.org");
+        }
+        assert_string_equal(b->drops[1].sender, "@alice:example.org");
+    }
     assert_int_equal(b->n_invites, 1);
     assert_null(b->invites[0].inviter);
     assert_int_equal(b->n_left, 1);
@@ -1028,6 +1178,12 @@ static void test_event_cap(void **state)
     assert_int_equal(b->n_dropped, 2 + 3);
     assert_string_equal(t->events[0].event_id, "$e0");
     assert_string_equal(t->events[SYNC_MAX_EVENTS - 1].event_id, "$e1023");
+    /* The ones past the cap are described too, by id. */
+    assert_int_equal(b->n_drops, 5);
+    assert_string_equal(b->drops[1].reason, "event_id is not a string");
+    assert_string_equal(b->drops[2].event_id, "$e1024");
+    assert_string_equal(b->drops[4].event_id, "$e1026");
+    assert_string_equal(b->drops[4].reason, "past the 1024 events kept of one timeline");
 }
 
 /* 10 rooms of 1000 events: everything kept, in order (the scale of a long catch-up). */
@@ -1146,6 +1302,11 @@ static void test_messages_refused(void **state)
     assert_int_equal(p->n_events, 1);
     assert_int_equal(p->n_dropped, 2);
     assert_string_equal(p->end, "t2");
+    /* Described without a room: the page does not name it, the caller knows it. */
+    assert_int_equal(p->n_drops, 2);
+    assert_string_equal(p->drops[0].reason, "not a JSON object");
+    assert_string_equal(p->drops[1].reason, "no event_id");
+    assert_string_equal(p->drops[1].room_id, "");
 }
 
 static void test_messages_cap(void **state)
@@ -1207,7 +1368,9 @@ int main(void)
             cmocka_unit_test(test_deep_content),
             cmocka_unit_test(test_body_size_bound),
             cmocka_unit_test(test_token_bound),
-            cmocka_unit_test(test_bad_string_drops_event),
+            cmocka_unit_test(test_text_keeps_every_character),
+            cmocka_unit_test(test_refused_event_described),
+            cmocka_unit_test(test_escaped_large_messages),
             cmocka_unit_test(test_wrong_types),
             cmocka_unit_test(test_lenient_fields),
             cmocka_unit_test(test_field_bounds),

@@ -328,6 +328,47 @@ static void test_syntax_error_has_line(void **state)
     assert_refused(key, strlen(key), -EBADMSG, 1, "mapping keys must be plain strings");
 }
 
+/* The parser's sentence names the grammar; the hint after it names the mistake: a tab in
+ * the indentation, a `#` that began a comment where a flow's value was due (said with the
+ * line it is on, which is not the line where the parser gave up), a `!` that began a tag. */
+static void test_hints_for_yaml_traps(void **state)
+{
+    static const char tab_key[] = "a:\n\tb: 1\n";
+    static const char tab_item[] = "a:\n  - 1\n\t- 2\n";
+    static const char flow[] = "x: 1\nrooms: [#lobby:example.org, \"!r:x\"]\ny: 2\n";
+    static const char flow_map[] = "n: {room: #admin:x, sender: a}\n";
+    static const char quoted[] = "a: \"[#not a comment\"\nb: [1, 2\n";
+    static const char tag[] = "prefix: !ig\nother: !e hello\n";
+    struct yaml_error err;
+    (void)state;
+
+    assert_refused(tab_key, strlen(tab_key), -EBADMSG, 2,
+                   ": tabs are not allowed for indentation (use spaces)");
+    assert_refused(tab_item, strlen(tab_item), -EBADMSG, 3,
+                   ": tabs are not allowed for indentation (use spaces)");
+    assert_refused(flow, strlen(flow), -EBADMSG, 4,
+                   ": on line 2, quote it: # starts a YAML comment (write \"#lobby:example.org\")");
+    assert_refused(flow_map, strlen(flow_map), -EBADMSG, 2,
+                   ": on line 1, quote it: # starts a YAML comment (write \"#admin:x\")");
+    assert_refused(tag, strlen(tag), -EBADMSG, 1,
+                   "explicit tag \"!ig\" is not allowed; quote it: ! starts a YAML tag "
+                   "(write \"!ig\")");
+    /* A # inside quotes, and errors of another kind, get no such hint. */
+    assert_refused(quoted, strlen(quoted), -EBADMSG, 3, "");
+    {
+        struct yaml_node *root = NULL;
+        assert_int_equal(parse(quoted, &root, &err), -EBADMSG);
+        assert_null(strstr(err.message, "comment"));
+        assert_null(strstr(err.message, "tab"));
+    }
+    {
+        static const char later[] = "a: 1\nother: !e hello\n";
+        struct yaml_node *root = NULL;
+        assert_int_equal(parse(later, &root, &err), -EBADMSG);
+        assert_non_null(strstr(err.message, "(write \"!e hello\")"));
+    }
+}
+
 static void test_explicit_tags(void **state)
 {
     _cleanup_(yaml_node_freep) struct yaml_node *root = NULL;
@@ -588,6 +629,7 @@ int main(void)
             cmocka_unit_test(test_nul_refused),
             cmocka_unit_test(test_invalid_utf8_refused_with_line),
             cmocka_unit_test(test_syntax_error_has_line),
+            cmocka_unit_test(test_hints_for_yaml_traps),
             cmocka_unit_test(test_explicit_tags),
             cmocka_unit_test(test_byte_order_mark_skipped),
             cmocka_unit_test(test_int64_resolution),

@@ -46,6 +46,9 @@ extern "C" {
 
 /* The Matrix spec's bound on room and event ids. */
 #define BR_ID_MAX 255
+/* The longest text (and HTML) a message send takes, in bytes: with both forms and the reply
+ * relation around them an event stays under the spec's 64 KiB. Longer is -E2BIG. */
+#define BR_TEXT_MAX (32u * 1024u)
 
 /* The runner's side of one bot instance: opaque, passed back to every br_runner function. */
 struct br_instance;
@@ -66,7 +69,10 @@ struct br_target {
 /* A message event (m.room.message) in a subscribed room, not sent by the bot itself. Any
  * msgtype arrives, m.notice included (other bots' notices: most plugins ignore them), and
  * edits too (relation "m.replace", body "* new text"; the new content is in content_json's
- * m.new_content). body may hold any character but NUL, control characters included. */
+ * m.new_content). body and formatted_body may hold any character but NUL, control
+ * characters included, up to the spec's 64 KiB: where the event's JSON has an escaped NUL
+ * (\u0000) or an unpaired surrogate escape, which no C string of UTF-8 can hold, they have
+ * U+FFFD instead (content_json keeps the escape as it came). */
 struct br_message {
     const char *room_id;
     const char *event_id;
@@ -208,7 +214,8 @@ struct br_runner {
     /* ---- Messages. Every send gets a transaction id stored in bot.db before any request,
      * goes out in order at the instance's send_rate, and is retried with the same id, so a
      * crash or a retry never duplicates it. sent (may be NULL) reports the outcome; see
-     * br_sent_t. text and html are UTF-8, at most 32 KiB each. */
+     * br_sent_t. text and html are UTF-8, at most BR_TEXT_MAX bytes each (-E2BIG past it,
+     * and the runner logs the refusal with the sizes). */
 
     /* A rich reply to to->event_id (m.relates_to.m.in_reply_to), inside to->thread_root's
      * thread when there is one; m.notice with BR_SEND_NOTICE, else m.text; html may be NULL. */
