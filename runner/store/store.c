@@ -291,6 +291,43 @@ static int open_db_readwrite(const char *path, sqlite3 **ret)
     return 0;
 }
 
+/* One PASSIVE checkpoint and what it leaves: the frames that a reader's snapshot still
+ * needed wait for the next one. Once everything is copied, the next commit starts the WAL
+ * over from its beginning and its hook counts from zero again. */
+static int checkpoint(struct store *s)
+{
+    int log_frames = 0, copied = 0, rc;
+
+    rc = sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log_frames, &copied);
+    if (rc != SQLITE_OK)
+        return store_errno(rc);
+    s->wal_frames = log_frames > copied ? log_frames - copied : 0;
+    return copied;
+}
+
+int store_wal_hook(void *userdata, sqlite3 *db, const char *name, int frames)
+{
+    struct store *s = userdata;
+
+    (void)db;
+    (void)name;
+    s->wal_frames = frames;
+    /* The bound for a process that never reaches store_checkpoint(); inside the hook, as
+     * SQLite's own auto-checkpoint runs. A busy checkpointer elsewhere is doing the work. */
+    if (frames >= STORE_CHECKPOINT_FORCE_FRAMES)
+        (void)checkpoint(s);
+    return SQLITE_OK;
+}
+
+int store_checkpoint(struct store *s)
+{
+    assert(s);
+    /* Inside a transaction a checkpoint cannot run (and would be on the dispatch path). */
+    if (s->wal_frames < STORE_CHECKPOINT_FRAMES || s->txn_depth > 0)
+        return 0;
+    return checkpoint(s);
+}
+
 static int open_once(const char *state_dir, const void *secret_key, size_t key_len,
                      struct store **ret)
 {
@@ -345,6 +382,8 @@ static int open_once(const char *state_dir, const void *secret_key, size_t key_l
             .db = TAKE_PTR(db),
             .key = TAKE_PTR(key),
     };
+    /* In place of SQLite's auto-checkpoint: see STORE_CHECKPOINT_FRAMES. */
+    (void)sqlite3_wal_hook(s->db, store_wal_hook, s);
     *ret = s;
     return 0;
 }
