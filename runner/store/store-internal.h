@@ -11,7 +11,8 @@
 #include "store/store.h"
 #include "util/macro.h"
 
-/* SQLite's page cache per connection, in KiB. Its default, 2 000 KiB, fills as the handled
+/* SQLite's page cache per connection, in KiB (allocated page by page as it fills: see
+ * configure_sqlite() in store.c). Its default, 2 000 KiB, fills as the handled
  * marks accumulate and then stays resident for the worker's life (the RSS grew by 1.4 MiB
  * over the first 40 000 events of bench/event-cost). bot.db is small and what a handled
  * event touches is a handful of pages: the instance's row, the outbox's few rows, the right

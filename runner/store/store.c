@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -401,6 +402,19 @@ struct store *store_close(struct store *s)
     return NULL;
 }
 
+/* SQLite's page cache, process-wide: no bulk allocation up front. By default each connection's
+ * cache takes 20 pages at once from the heap the first time it reads (about 87 KiB: 4 KiB pages
+ * and their headers), and writes a header into every slot, so all of it is resident whether
+ * the pages are used or not; the read-only check connection's bulk, freed when it closes,
+ * stays resident in the heap too. Without it, pages are allocated one at a time as the cache
+ * fills, up to STORE_PAGE_CACHE_KIB as before. It must be set before SQLite initialises, which
+ * the first connection does: store_open() sets it once per process (a process that used SQLite
+ * before keeps the default; sqlite3_config() then refuses, and nothing else changes). */
+static void configure_sqlite(void)
+{
+    (void)sqlite3_config(SQLITE_CONFIG_PAGECACHE, NULL, 0, 0);
+}
+
 /* Several processes open bot.db at once when the fleet starts, and SQLite can answer
  * SQLITE_BUSY outside its busy handler while another connection is opening the file (seen
  * in the fleet tests): the whole open is tried again, a bounded number of times. */
@@ -409,8 +423,10 @@ struct store *store_close(struct store *s)
 
 int store_open(const char *state_dir, const void *secret_key, size_t key_len, struct store **ret)
 {
+    static pthread_once_t sqlite_configured = PTHREAD_ONCE_INIT;
     int r;
 
+    (void)pthread_once(&sqlite_configured, configure_sqlite);
     for (unsigned attempt = 1;; attempt++) {
         r = open_once(state_dir, secret_key, key_len, ret);
         if (r != -EBUSY || attempt >= STORE_OPEN_TRIES)

@@ -1465,6 +1465,29 @@ static void test_page_cache_bounded(void **state)
     store_close(s);
 }
 
+/* The page cache has no bulk allocation up front (store_open() configures SQLite so): a
+ * connection that reads one page of a small database holds a few pages' worth of memory, not
+ * the 20 pages (about 87 KiB) of SQLite's default bulk. */
+static void test_page_cache_not_preallocated(void **state)
+{
+    struct fixture *f = *state;
+    struct store *s = open_ok(f, KEY_A);
+    char other[PATH_MAX];
+    sqlite3 *db = NULL;
+    sqlite3_int64 before;
+
+    store_close(s);
+    path_join(other, sizeof(other), f->base, "other.db");
+    before = sqlite3_memory_used();
+    assert_int_equal(sqlite3_open_v2(other, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "CREATE TABLE t (x); SELECT * FROM sqlite_master", NULL,
+                                  NULL, NULL),
+                     SQLITE_OK);
+    assert_true(sqlite3_memory_used() - before < 64 * 1024);
+    sqlite3_close(db);
+}
+
 /* --- WAL checkpoints, off the commit --- */
 
 static off_t size_of(const char *path)
@@ -1593,6 +1616,7 @@ int main(void)
             T(test_stmt_cache_same_after_error),
             T(test_stmt_cache_nested_listing),
             T(test_page_cache_bounded),
+            T(test_page_cache_not_preallocated),
             T(test_checkpoint_after_batch_not_in_commit),
             T(test_checkpoint_forced_past_bound),
 #undef T
