@@ -108,6 +108,47 @@ def fleet_libraries(pids):
     return table
 
 
+# What a libcurl built for less would still load of Debian's libcurl closure, by file name
+# prefix: for HTTP(S) alone with OpenSSL (nixpkgs' curlMinimal is one such), itself, its TLS
+# library, zlib, HTTP/2 and what every process maps anyway; for plain HTTP alone (the
+# contract's homeserver is http:// on loopback unless allow_remote), no TLS library either.
+BASE_KEEPS = ("libcurl", "libz.", "libnghttp2.", "libc.", "ld-linux", "libm.", "libresolv.")
+MINIMAL_CURLS = (("HTTP(S) with OpenSSL alone", BASE_KEEPS + ("libssl.", "libcrypto.")),
+                 ("plain HTTP alone", BASE_KEEPS))
+
+
+def curl_closure(pid):
+    """File names (as mapped) of libcurl and the objects of its `ldd` closure in a process."""
+    import re
+    import subprocess
+    curl = next((line.split()[-1] for line in pathlib.Path(f"/proc/{pid}/maps").read_text()
+                 .splitlines() if os.path.basename(line.split()[-1]).startswith("libcurl")),
+                None)
+    if not curl:
+        return set()
+    out = subprocess.run(["ldd", curl], capture_output=True, text=True, timeout=60).stdout
+    return {os.path.basename(curl)} | {os.path.basename(os.path.realpath(m.group(1)))
+                                       for m in re.finditer(r"=> (/\S+)", out)}
+
+
+def minimal_curl_estimate(supervisor, workers, keeps):
+    """KiB of physical pages the workers hold for objects of libcurl's closure that a
+    libcurl keeping only `keeps` would not load, less the pages the supervisor maps too: an
+    estimate of what such a libcurl would save this fleet (its own smaller size and what
+    its initialisation allocates not counted); and the names of those objects."""
+    if not workers:
+        return 0, []
+    dropped = {n for n in curl_closure(workers[0]) if not n.startswith(keeps)}
+    frames = set()
+    for pid in workers:
+        for name, f in frames_by_mapping(pid).items():
+            if name in dropped:
+                frames |= f
+    for f in frames_by_mapping(supervisor).values():
+        frames -= f
+    return len(frames) * harness.PAGE_KIB, sorted(dropped)
+
+
 def measure(side, person, sender, bots, env, binary):
     """Start the fleet of `binary` with `env`, wait until every bot answered and all is
     quiet, read it SAMPLES times; returns (medians of the summed figures, the last
@@ -127,11 +168,14 @@ def measure(side, person, sender, bots, env, binary):
             readings.append(compare.tree_memory(side.pids()))
         table = fleet_libraries(side.pids())
         sup = harness.memory(side.fleet.pid)
+        estimates = [(what, *minimal_curl_estimate(side.fleet.pid, side.pids()[1:], keeps))
+                     for what, keeps in MINIMAL_CURLS]
     finally:
         side.stop()
     summed = {k: statistics.median(r[k] for r in readings if r[k] is not None)
               for k in ("rss", "pss", "uss", "footprint")}
     summed["supervisor_uss"] = sup["uss"]
+    summed["minimal_curl"] = estimates
     return summed, table
 
 
@@ -209,6 +253,11 @@ def main():
               f"  USS {summed['uss'] / 1024:6.1f} ({(summed['uss'] - base['uss']) / 1024:+5.1f})"
               f"  footprint {summed['footprint'] / 1024:6.1f} "
               f"({(summed['footprint'] - base['footprint']) / 1024:+5.1f})")
+    print("\nEstimates (as built): the workers' pages of the objects of Debian's libcurl closure "
+          "that a smaller libcurl would not load, less those the supervisor maps too:")
+    for what, saved, names in base["minimal_curl"]:
+        print(f"  for {what}: {saved / 1024:.1f} MiB of the footprint, {len(names)} objects "
+              f"({', '.join(names)})")
     for label, _, t in results:
         gone = sorted(set(table) - set(t))
         new = sorted(set(t) - set(table))
