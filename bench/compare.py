@@ -883,7 +883,9 @@ def main():
     ap.add_argument("--quick", action="store_true",
                     help="one run, 50 pings, counts 1,3: a check of the script, not figures")
     args = ap.parse_args()
+    # Absolute: maubot runs in its data directory.
     args.binary = os.path.abspath(args.binary)
+    args.maubot_python = os.path.abspath(args.maubot_python)
     counts = sorted(int(c) for c in args.counts.split(","))
     if args.quick:
         args.runs, args.pings, counts = 1, 50, [1, 3]
