@@ -27,7 +27,7 @@ plots are bench/compare-plot.py's, run with the bench venv's matplotlib. Prints 
 asserts nothing. Bounded in time (TIME_LIMIT_S); stops everything it started, also on Ctrl-C.
 
 usage: bench/compare.py [BOTRUNNER] [--maubot-python PATH] [--runs N] [--pings N]
-                        [--counts 1,3,10,50] [--out DIR] [--quick]
+                        [--counts 1,3,10,50] [--out DIR] [--quick | --report-only]
 """
 import argparse
 import concurrent.futures
@@ -830,6 +830,7 @@ def summary(rows, counts):
         steps = [r for r in rows["throughput"] if r["side"] == side]
         ok = [float(r["offered_rate"]) for r in steps if r["sustained"] and not r["sender_bound"]]
         return max(ok) if ok else float("nan")
+
     def saturated(side):
         """The highest reply rate of any step: at the steps past what the bot sustains,
         what it managed (for maubot the sender, Synapse's sends, may be the limit)."""
@@ -838,13 +839,13 @@ def summary(rows, counts):
     b, m = sustained(BOTRUNNER), sustained(MAUBOT)
     out.append(("throughput: commands/s one bot sustains (default config)", b, m, ratio(m, b),
                 "/s"))
-    b, m = saturated(BOTRUNNER), saturated(MAUBOT)
-    out.append(("throughput: the highest reply rate of any step", b, m, ratio(m, b), "/s"))
     raised = f"{BOTRUNNER} send_rate {RAISED_SEND_RATE}"
     if any(r["side"] == raised for r in rows["throughput"]):
         b2 = sustained(raised)
         out.append((f"the same, botrunner with send_rate: {RAISED_SEND_RATE} (not the default)",
                     b2, m, ratio(m, b2), "/s"))
+    b, m = saturated(BOTRUNNER), saturated(MAUBOT)
+    out.append(("throughput: the highest reply rate of any step", b, m, ratio(m, b), "/s"))
     for phase in ("sequential pings", "throughput steps"):
         cpu = {r["side"]: float(r["cpu_s_per_1000"]) for r in rows["cpu"] if r["phase"] == phase}
         if BOTRUNNER in cpu and MAUBOT in cpu:
@@ -882,7 +883,13 @@ def main():
     ap.add_argument("--out", default=str(harness.ROOT / "bench" / "results"))
     ap.add_argument("--quick", action="store_true",
                     help="one run, 50 pings, counts 1,3: a check of the script, not figures")
+    ap.add_argument("--report-only", action="store_true",
+                    help="measure nothing: the summary and table again from --out's CSV files")
     args = ap.parse_args()
+    if args.report_only:
+        rows = load_rows(pathlib.Path(args.out))
+        report(pathlib.Path(args.out), rows, sorted({r["bots"] for r in rows["memory"]}))
+        return
     # Absolute: maubot runs in its data directory.
     args.binary = os.path.abspath(args.binary)
     args.maubot_python = os.path.abspath(args.maubot_python)
@@ -989,18 +996,39 @@ def main():
         meta["load at end"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
     meta["whole run"] = f"{time.monotonic() - began:.0f} s"
 
+    rows["meta"] = [{"key": k, "value": v} for k, v in meta.items()]
+    report(out, rows, counts)
+
+
+def report(out, rows, counts):
+    """Write every CSV (the summary made from the others) and print the header and table."""
     table = summary(rows, counts)
     rows["summary"] = [{"figure": f, "botrunner": fmt(b), "maubot": fmt(m), "maubot/botrunner":
                         fmt(r), "unit": u} for f, b, m, r, u in table]
-    rows["meta"] = [{"key": k, "value": v} for k, v in meta.items()]
     for name, r in rows.items():
         write_csv(out, name, r)
-    for k, v in meta.items():
-        print(f"{k}: {v}")
-    print(f"\n| figure | botrunner | maubot | maubot / botrunner |\n| --- | --- | --- | --- |")
+    for r in rows["meta"]:
+        print(f"{r['key']}: {r['value']}")
+    print("\n| figure | botrunner | maubot | maubot / botrunner |\n| --- | --- | --- | --- |")
     for f, b, m, r, u in table:
         print(f"| {f} | {fmt(b)} {u} | {fmt(m)} {u} | {fmt(r)} |")
     print(f"\nraw figures: {out}/compare-*.csv")
+
+
+# Columns the CSV files hold as integers (the rest stay text; summary() converts).
+INT_COLUMNS = ("bots", "run", "sample", "sent", "answered", "sustained", "sender_bound",
+               "commands", "ping", "attempt")
+
+
+def load_rows(out):
+    """The raw figures of an earlier run, read back from its CSV files."""
+    rows = {}
+    for name in ("memory", "startup", "latency", "throughput", "cpu", "upload", "meta"):
+        path = out / f"compare-{name}.csv"
+        with open(path, newline="") as f:
+            rows[name] = [{k: int(v) if k in INT_COLUMNS and v != "" else v
+                           for k, v in r.items()} for r in csv.DictReader(f)]
+    return rows
 
 
 if __name__ == "__main__":
