@@ -1481,9 +1481,9 @@ static void test_page_cache_not_preallocated(void **state)
     before = sqlite3_memory_used();
     assert_int_equal(sqlite3_open_v2(other, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL),
                      SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db, "CREATE TABLE t (x); SELECT * FROM sqlite_master", NULL,
-                                  NULL, NULL),
-                     SQLITE_OK);
+    assert_int_equal(
+            sqlite3_exec(db, "CREATE TABLE t (x); SELECT * FROM sqlite_master", NULL, NULL, NULL),
+            SQLITE_OK);
     assert_true(sqlite3_memory_used() - before < 64 * 1024);
     sqlite3_close(db);
 }
