@@ -64,7 +64,7 @@ endif
 SAN_FLAGS  := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 
 .PHONY: all check deps unit unit-asan fuzz-smoke fuzz e2e nix-check demo lint format install \
-	clean bench plugins fixtures
+	clean bench bench-compare plugins fixtures
 
 all: $(BUILD)/botrunner plugins fixtures
 
@@ -211,6 +211,20 @@ bench: $(BUILD)/botrunner plugins fixtures $(BENCH_BIN) $(VENV)/.done
 	@$(VENV)/bin/python bench/worker-memory.py $(BUILD)/botrunner
 	@$(VENV)/bin/python bench/upload-rss.py $(BUILD)/bench/upload-rss
 	@$(VENV)/bin/python bench/fleet.py $(BUILD)/botrunner
+
+# botrunner side by side with maubot 0.6 on one Synapse (bench/compare.py, docs/benchmarks.md):
+# maubot and matplotlib live in a venv of their own; raw figures as CSV and two plots in
+# $(COMPARE_OUT). About 20 minutes; never part of `check`. COMPARE_ARGS=--quick checks the
+# script in 3 minutes (its figures are not the table's).
+BENCH_VENV  := .venv-bench
+COMPARE_OUT ?= bench/results
+$(BENCH_VENV)/.done: bench/requirements-compare.txt
+	@tools/make-venv $(BENCH_VENV) bench/requirements-compare.txt
+
+bench-compare: $(BUILD)/botrunner plugins $(BUILD)/bench/upload-rss $(VENV)/.done $(BENCH_VENV)/.done
+	@$(VENV)/bin/python bench/compare.py $(BUILD)/botrunner --maubot-python $(BENCH_VENV)/bin/python \
+		--out $(COMPARE_OUT) $(COMPARE_ARGS)
+	@$(BENCH_VENV)/bin/python bench/compare-plot.py $(COMPARE_OUT)
 
 lint:
 	clang-tidy --quiet $(LIB_SRC) runner/main.c -- $(CPPFLAGS) -std=gnu11 $(PKG_CFLAGS) $(PKG_CFLAGS_DL)

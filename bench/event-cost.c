@@ -5,7 +5,11 @@
  * client and no ready account, outbox_kick() sends nothing, so every reply stays queued and
  * the benchmark drains the queue itself between events (outside the timed region), as the
  * homeserver's acknowledgement would. Each dispatch_event() call is timed alone with
- * CLOCK_MONOTONIC; figures are printed, never asserted.
+ * CLOCK_MONOTONIC; figures are printed, never asserted. The pings are timed twice, in
+ * alternating blocks: with SQLite's auto-checkpoint put back on the store's connection (the
+ * checkpoint inside a batch's commit, as before) and as store_open() sets it up (the
+ * checkpoint in store_sync_position_set(), which the syncer calls after each batch, and which
+ * is timed apart).
  *
  * usage: event-cost [PLUGIN_DIR]   (default build/plugins/echo, from the repository root) */
 #include <errno.h>
@@ -22,6 +26,7 @@
 #include <unistd.h>
 
 #include "plugin/host.h"
+#include "store/store-internal.h"
 #include "store/store.h"
 #include "util/log.h"
 #include "util/macro.h"
@@ -29,6 +34,9 @@
 
 /* Events timed per variant: enough for a stable p99 (100 samples above it). */
 #define TIMED_EVENTS 10000u
+/* The two checkpoint variants' pings are timed in this many alternating blocks each, so that
+ * a change in the machine's load falls on both. */
+#define CHECKPOINT_ROUNDS 4u
 /* Events dispatched before any is timed: the first ones fault in code and SQLite's cache. */
 #define WARMUP_EVENTS 1000u
 /* Events in all, and the interval between RSS samples: 100 000 shows whether anything grows
@@ -54,6 +62,15 @@ _Static_assert(sizeof(ECHO_TEXT) - 1 == 77, "the report names the text's length"
 struct samples {
     uint64_t *ns, *quiet, *waited;
     size_t n, n_quiet, n_waited;
+};
+
+/* Where the WAL checkpoint runs. SQLITE_COMMIT: SQLite's auto-checkpoint, inside the commit
+ * that takes the WAL past 1 000 frames (what store_open() did before; put back here on the
+ * store's connection). AFTER_BATCH: store_open()'s own hook, the checkpoint in
+ * store_sync_position_set() at the end of the batch. */
+enum checkpoint_mode {
+    CHECKPOINT_SQLITE_COMMIT,
+    CHECKPOINT_AFTER_BATCH,
 };
 
 /* The run's state: the worker, the next event number, and the RSS series. */
@@ -183,6 +200,10 @@ static int setup(struct worker *w, const char *config_path)
         return -ENOMEM;
     w->n_rooms = 1;
     worker_set_state(w, "enabled", NULL); /* the instance's row, which the marks refer to */
+    /* The account whose sync position the batches save (the token is never used). */
+    r = store_account_put(w->store, "bench", BOT_USER, "BENCH", "bench-token");
+    if (r < 0)
+        return r;
     r = outbox_load(w);
     if (r < 0)
         return r;
@@ -307,7 +328,8 @@ static void end_block(struct bench *b)
  * bot.db transaction (each event a savepoint in it), the commit's cost shared out over the
  * batch's events. Each event must queue exactly one reply: a benchmark of events that did
  * nothing would measure nothing. */
-static int run_events(struct bench *b, const char *body, size_t n, struct samples *out)
+static int run_events(struct bench *b, const char *body, size_t n, struct samples *out,
+                      struct samples *batch_end)
 {
     struct worker *w = b->w;
     uint64_t dts[BATCH_EVENTS];
@@ -354,17 +376,39 @@ static int run_events(struct bench *b, const char *body, size_t n, struct sample
         w->batch_open = false;
         if (r < 0)
             return r;
+        bool commit_waited = voluntary_switches() != cs;
         for (size_t i = 0; i < want; i++, done++) {
             uint64_t dt = dts[i] + commit_ns / want;
-            bool waited = waits[i] || voluntary_switches() != cs;
+            bool waited = waits[i] || commit_waited;
             if (out)
                 record(out, dt, waited);
             record(&b->block, dt, waited);
             if (++b->total % RSS_EVERY == 0)
                 end_block(b);
         }
+        /* What the syncer does next, after outbox_kick(): save the position (and, as
+         * store_open() sets it up, checkpoint when one is due). Timed apart: no event of
+         * the batch waits for it, only the next /sync request. */
+        cs = voluntary_switches();
+        t0 = now_ns();
+        r = store_sync_position_set(w->store, w->inst->id, batch->next_batch, NULL);
+        commit_ns = now_ns() - t0;
+        if (r < 0)
+            return r;
+        if (batch_end)
+            record(batch_end, commit_ns, voluntary_switches() != cs);
     }
     return 0;
+}
+
+static void set_checkpoint_mode(struct worker *w, enum checkpoint_mode mode)
+{
+    if (mode == CHECKPOINT_SQLITE_COMMIT) {
+        (void)sqlite3_wal_autocheckpoint(w->store->db, STORE_CHECKPOINT_FRAMES);
+        /* Our hook no longer counts, so store_checkpoint() stays a no-op. */
+        w->store->wal_frames = 0;
+    } else
+        (void)sqlite3_wal_hook(w->store->db, store_wal_hook, w->store);
 }
 
 /* The same bot.db writes as one dispatched ping (the handled mark, the queued reply, the
@@ -411,6 +455,9 @@ static int run_store_only(struct bench *b, size_t n, struct samples *out)
         r = drain_outbox(b->w, &drained);
         if (r < 0)
             return r;
+        /* A position saved per BATCH_EVENTS transactions would checkpoint here, untimed. */
+        if ((i + 1) % BATCH_EVENTS == 0 && (r = store_checkpoint(b->w->store)) < 0)
+            return r;
     }
     return 0;
 }
@@ -424,10 +471,10 @@ static void report(const char *what, struct samples *s)
     qsort(s->waited, s->n_waited, sizeof(*s->waited), cmp_u64);
     for (size_t i = 0; i < s->n; i++)
         sum += (double)s->ns[i];
-    printf("  %-32s p50 %5.1f  p99 %6.1f  max %7.1f  mean %5.1f\n", what, pct_us(s->ns, s->n, 0.50),
+    printf("  %-36s p50 %5.1f  p99 %6.1f  max %7.1f  mean %5.1f\n", what, pct_us(s->ns, s->n, 0.50),
            pct_us(s->ns, s->n, 0.99), (double)s->ns[s->n - 1] / 1000.0,
            sum / (double)s->n / 1000.0);
-    printf("  %-32s p50 %5.1f  p99 %6.1f   (%zu calls waited for the disk: p50 %.1f)\n",
+    printf("  %-36s p50 %5.1f  p99 %6.1f   (%zu calls waited for the disk: p50 %.1f)\n",
            "  the calls that did not wait", pct_us(s->quiet, s->n_quiet, 0.50),
            pct_us(s->quiet, s->n_quiet, 0.99), s->n_waited, pct_us(s->waited, s->n_waited, 0.50));
 }
@@ -455,20 +502,28 @@ static void samples_done(struct samples *s)
 }
 
 /* A warm-up the figures leave out (first calls fault in code and SQLite's cache), then
- * TIMED_EVENTS pings and as many echoes, then pings until TOTAL_EVENTS were dispatched;
- * then the bot.db writes alone. RSS is read every RSS_EVERY events all along. */
-static int measure(struct bench *b, struct samples *ping, struct samples *echo,
-                   struct samples *store)
+ * TIMED_EVENTS pings under each checkpoint mode (in CHECKPOINT_ROUNDS alternating blocks),
+ * TIMED_EVENTS echoes, then pings until TOTAL_EVENTS were dispatched; then the bot.db writes
+ * alone. RSS is read every RSS_EVERY events all along. Everything after the pings runs as
+ * store_open() sets it up. */
+static int measure(struct bench *b, struct samples ping[2], struct samples end[2],
+                   struct samples *echo, struct samples *store)
 {
     int r;
 
-    r = run_events(b, "!echo ping", WARMUP_EVENTS, NULL);
+    r = run_events(b, "!echo ping", WARMUP_EVENTS, NULL, NULL);
+    for (unsigned round = 0; r >= 0 && round < CHECKPOINT_ROUNDS; round++)
+        for (int mode = CHECKPOINT_SQLITE_COMMIT; r >= 0 && mode <= CHECKPOINT_AFTER_BATCH;
+             mode++) {
+            set_checkpoint_mode(b->w, mode);
+            r = run_events(b, "!echo ping", TIMED_EVENTS / CHECKPOINT_ROUNDS, &ping[mode],
+                           &end[mode]);
+        }
+    set_checkpoint_mode(b->w, CHECKPOINT_AFTER_BATCH);
     if (r >= 0)
-        r = run_events(b, "!echo ping", TIMED_EVENTS, ping);
+        r = run_events(b, "!echo echo " ECHO_TEXT, TIMED_EVENTS, echo, NULL);
     if (r >= 0)
-        r = run_events(b, "!echo echo " ECHO_TEXT, TIMED_EVENTS, echo);
-    if (r >= 0)
-        r = run_events(b, "!echo ping", TOTAL_EVENTS - b->total, NULL);
+        r = run_events(b, "!echo ping", TOTAL_EVENTS - b->total, NULL, NULL);
     if (r >= 0)
         r = run_store_only(b, TIMED_EVENTS, store);
     return r;
@@ -478,8 +533,8 @@ static void print_rss(const struct bench *b)
 {
     size_t last = ELEMENTSOF(b->rss) - 1;
 
-    printf("Memory every %u events dispatched (%u warm-up, %u pings, %u echoes, then pings),\n"
-           "with each block's p50/p99 in µs:\n",
+    printf("Memory every %u events dispatched (%u warm-up, %u pings in each checkpoint mode, %u\n"
+           "echoes, then pings), with each block's p50/p99 in µs:\n",
            RSS_EVERY, WARMUP_EVENTS, TIMED_EVENTS, TIMED_EVENTS);
     for (size_t k = 0; k <= last; k++)
         printf("  %6zu events: VmRSS %6ld KiB  (malloc in use %5ld KiB, of it SQLite %5ld KiB)"
@@ -492,11 +547,16 @@ static void print_rss(const struct bench *b)
 
 static int run(struct worker *w)
 {
-    struct samples ping = {}, echo = {}, store = {}, block = {};
+    struct samples ping[2] = {}, end[2] = {}, echo = {}, store = {}, block = {};
     struct bench b = {.w = w};
-    int r;
+    size_t batches = TIMED_EVENTS / CHECKPOINT_ROUNDS / BATCH_EVENTS * CHECKPOINT_ROUNDS + 1;
+    int r = 0;
 
-    r = samples_new(TIMED_EVENTS, &ping);
+    for (int mode = 0; r >= 0 && mode < 2; mode++) {
+        r = samples_new(TIMED_EVENTS, &ping[mode]);
+        if (r >= 0)
+            r = samples_new(batches, &end[mode]);
+    }
     if (r >= 0)
         r = samples_new(TIMED_EVENTS, &echo);
     if (r >= 0)
@@ -505,18 +565,27 @@ static int run(struct worker *w)
         r = samples_new(RSS_EVERY, &block);
     b.block = block;
     if (r >= 0)
-        r = measure(&b, &ping, &echo, &store);
+        r = measure(&b, ping, end, &echo, &store);
     if (r >= 0) {
         printf("dispatch_event(), from a parsed /sync batch to the reply queued in bot.db,\n"
                "%u calls each, in µs:\n",
                TIMED_EVENTS);
-        report("\"!echo ping\"", &ping);
+        report("\"!echo ping\", checkpoint in commit", &ping[CHECKPOINT_SQLITE_COMMIT]);
+        report("\"!echo ping\", checkpoint after", &ping[CHECKPOINT_AFTER_BATCH]);
         report("\"!echo echo <77 bytes of text>\"", &echo);
         report("bot.db writes alone (no plugin)", &store);
         printf("  goal: p99 < %.0f µs\n", GOAL_P99_US);
+        printf("The end of each batch of those pings (store_sync_position_set(), where the\n"
+               "checkpoint now runs when one is due), %zu calls each, in µs:\n",
+               end[0].n);
+        report("before: SQLite's, in the commit", &end[CHECKPOINT_SQLITE_COMMIT]);
+        report("now: store_checkpoint() here", &end[CHECKPOINT_AFTER_BATCH]);
         print_rss(&b);
     }
-    samples_done(&ping);
+    for (int mode = 0; mode < 2; mode++) {
+        samples_done(&ping[mode]);
+        samples_done(&end[mode]);
+    }
     samples_done(&echo);
     samples_done(&store);
     samples_done(&block);

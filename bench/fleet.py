@@ -28,7 +28,6 @@ import re
 import shutil
 import socket
 import statistics
-import struct
 import subprocess
 import sys
 import tempfile
@@ -76,11 +75,6 @@ PINGED_BOTS = 3
 PING_TIMEOUT_S = 30
 # One request of the Python client: loopback, so this is only a bound.
 CLIENT_TIMEOUT_S = 5
-PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
-PAGE_KIB = PAGE_BYTES // 1024
-# /proc/PID/pagemap: bit 63 "present", bits 0-54 the page frame number.
-PAGEMAP_PRESENT = 1 << 63
-PAGEMAP_PFN_MASK = (1 << 55) - 1
 
 
 # --- the supervisor under a notification socket of our own ----------------------------------
@@ -174,46 +168,7 @@ def wait_synced(fleet, count):
     return time.monotonic()
 
 
-def cpu_seconds(pid):
-    """User plus system CPU time a process has used so far, in seconds (/proc/PID/stat)."""
-    stat = pathlib.Path(f"/proc/{pid}/stat").read_text()
-    fields = stat[stat.rindex(")") + 2:].split()
-    # utime and stime are fields 14 and 15 of the line, the 12th and 13th after comm.
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 # --- memory ---------------------------------------------------------------------------------
-
-
-def resident_frames(pid):
-    """The set of physical page frames a process has resident, from /proc/PID/pagemap
-    (frame numbers need CAP_SYS_ADMIN: without it they read as 0, and this returns None)."""
-    frames = set()
-    with open(f"/proc/{pid}/maps") as maps, open(f"/proc/{pid}/pagemap", "rb") as pagemap:
-        for line in maps:
-            if line.rstrip().endswith("[vsyscall]"):
-                continue
-            start, end = (int(x, 16) for x in line.split()[0].split("-"))
-            pagemap.seek(start // PAGE_BYTES * 8)
-            raw = pagemap.read((end - start) // PAGE_BYTES * 8)
-            for entry in struct.unpack(f"{len(raw) // 8}Q", raw):
-                if entry & PAGEMAP_PRESENT:
-                    frames.add(entry & PAGEMAP_PFN_MASK)
-    if frames == {0}:
-        return None
-    return frames
-
-
-def footprint_kib(pids):
-    """The memory of a group of processes with every physical page counted once, whoever
-    else maps it: what the group alone would hold. None without the rights to see frames."""
-    union = set()
-    for pid in pids:
-        frames = resident_frames(pid)
-        if frames is None:
-            return None
-        union |= frames
-    return len(union) * PAGE_KIB
 
 
 def fleet_memory(fleet):
@@ -243,8 +198,8 @@ def fleet_memory(fleet):
         })
     out = {k: statistics.median(r[k] for r in readings) for k in readings[0]}
     out["workers"] = len(workers)
-    out["footprint"] = footprint_kib([sup, *workers])
-    out["workers_footprint"] = footprint_kib(workers)
+    out["footprint"] = harness.footprint_kib([sup, *workers])
+    out["workers_footprint"] = harness.footprint_kib(workers)
     return out
 
 
@@ -431,7 +386,7 @@ def run_fleet(hs, person, workdir, count, args, new_localpart):
     notify = NotifySocket(fleet.dir)
     out = {"count": count}
     try:
-        synapse_cpu = cpu_seconds(hs.proc.pid)
+        synapse_cpu = harness.cpu_seconds(hs.proc.pid)
         began = start_supervisor(fleet, notify)
         ready = wait_ready(fleet, notify)
         out["ready_s"] = ready - began
@@ -441,9 +396,9 @@ def run_fleet(hs, person, workdir, count, args, new_localpart):
         out["synced_s"] = wait_synced(fleet, count) - began
         # Who worked while the fleet came up: Synapse (registrations, whose passwords it
         # hashes with bcrypt, and first syncs) or the runner's processes.
-        out["cpu"] = {"synapse": cpu_seconds(hs.proc.pid) - synapse_cpu,
-                      "supervisor": cpu_seconds(fleet.pid),
-                      "workers": sum(cpu_seconds(pid) for pid in fleet.worker_pids().values())}
+        out["cpu"] = {"synapse": harness.cpu_seconds(hs.proc.pid) - synapse_cpu,
+                      "supervisor": harness.cpu_seconds(fleet.pid),
+                      "workers": sum(harness.cpu_seconds(pid) for pid in fleet.worker_pids().values())}
         joined_began = time.monotonic()
         fleet.join(person)
         out["joined_s"] = time.monotonic() - joined_began

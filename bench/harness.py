@@ -6,6 +6,7 @@ import importlib.util
 import os
 import pathlib
 import signal
+import struct
 import subprocess
 import sys
 import time
@@ -134,6 +135,12 @@ def pings_in_bursts(who, room_id, bot_user, total, burst, timeout=60, guard=None
 
 # --- memory ----------------------------------------------------------------------------------
 
+PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
+PAGE_KIB = PAGE_BYTES // 1024
+# /proc/PID/pagemap: bit 63 "present", bits 0-54 the page frame number.
+PAGEMAP_PRESENT = 1 << 63
+PAGEMAP_PFN_MASK = (1 << 55) - 1
+
 
 def status_kib(pid, field):
     """A `field: N kB` line of /proc/PID/status (VmRSS, VmHWM), in KiB."""
@@ -169,6 +176,45 @@ def memory_median(pid, samples=5, interval=0.3):
             time.sleep(interval)
         readings.append(memory(pid))
     return {k: sorted(r[k] for r in readings)[len(readings) // 2] for k in readings[0]}
+
+
+def cpu_seconds(pid):
+    """User plus system CPU time a process has used so far, in seconds (/proc/PID/stat)."""
+    stat = pathlib.Path(f"/proc/{pid}/stat").read_text()
+    fields = stat[stat.rindex(")") + 2:].split()
+    # utime and stime are fields 14 and 15 of the line, the 12th and 13th after comm.
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def resident_frames(pid):
+    """The set of physical page frames a process has resident, from /proc/PID/pagemap
+    (frame numbers need CAP_SYS_ADMIN: without it they read as 0, and this returns None)."""
+    frames = set()
+    with open(f"/proc/{pid}/maps") as maps, open(f"/proc/{pid}/pagemap", "rb") as pagemap:
+        for line in maps:
+            if line.rstrip().endswith("[vsyscall]"):
+                continue
+            start, end = (int(x, 16) for x in line.split()[0].split("-"))
+            pagemap.seek(start // PAGE_BYTES * 8)
+            raw = pagemap.read((end - start) // PAGE_BYTES * 8)
+            for entry in struct.unpack(f"{len(raw) // 8}Q", raw):
+                if entry & PAGEMAP_PRESENT:
+                    frames.add(entry & PAGEMAP_PFN_MASK)
+    if frames == {0}:
+        return None
+    return frames
+
+
+def footprint_kib(pids):
+    """The memory of a group of processes with every physical page counted once, whoever
+    else maps it: what the group alone would hold. None without the rights to see frames."""
+    union = set()
+    for pid in pids:
+        frames = resident_frames(pid)
+        if frames is None:
+            return None
+        union |= frames
+    return len(union) * PAGE_KIB
 
 
 def mappings(pid):

@@ -7,8 +7,8 @@ read from what the running worker maps (/proc/PID/maps), since `ldd` of the bina
 longer shows them; the floor of the binary and its libraries (`botrunner --version`) and of
 libcurl alone (small C programs, built here, one of them loading libcurl as the worker
 does); and, for comparison, a running maubot with no instance when a venv with maubot
-exists (.venv-bench, made by hand: see docs/benchmarks.md). Prints figures; asserts
-nothing.
+exists (.venv-bench, made by `make bench-compare`: see docs/benchmarks.md). Prints figures;
+asserts nothing.
 
 usage: bench/worker-memory.py [BOTRUNNER] [--pings N] [--maubot-python PATH]
 """

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "store/store-internal.h"
+#include "util/log.h"
 
 /* A put for another user starts that user's sync afresh: next_batch and filter ids belong
  * to the user they were issued to. updated_at comes from SQLite's clock: it is for people
@@ -117,7 +118,7 @@ int store_account_password_get(struct store *s, const char *instance_id, char **
 int store_sync_position_set(struct store *s, const char *instance_id, const char *next_batch,
                             const char *filter_id)
 {
-    int r;
+    int r, copied;
 
     assert(s);
     if ((r = store_check_line(instance_id, STORE_ID_MAX, false)) < 0 ||
@@ -125,11 +126,19 @@ int store_sync_position_set(struct store *s, const char *instance_id, const char
         (r = store_check_line(filter_id, STORE_TOKEN_MAX, true)) < 0)
         return r;
 
-    return store_write_one(s,
-                           "UPDATE accounts SET next_batch = ?2, filter_id = ?3,"
-                           "  updated_at = CAST(strftime('%s', 'now') AS INTEGER)"
-                           "  WHERE instance_id = ?1",
-                           STORE_TEXT(instance_id), STORE_TEXT(next_batch), STORE_TEXT(filter_id));
+    r = store_write_one(s,
+                        "UPDATE accounts SET next_batch = ?2, filter_id = ?3,"
+                        "  updated_at = CAST(strftime('%s', 'now') AS INTEGER)"
+                        "  WHERE instance_id = ?1",
+                        STORE_TEXT(instance_id), STORE_TEXT(next_batch), STORE_TEXT(filter_id));
+    if (r < 0)
+        return r;
+    /* The batch is over: the checkpoint its commit no longer runs, when one is due. A failed
+     * one is tried again after the next batch; the position is saved either way. */
+    copied = store_checkpoint(s);
+    if (copied < 0)
+        log_debug_errno(copied, "WAL checkpoint after a batch: %m");
+    return 0;
 }
 
 int store_sync_position_get(struct store *s, const char *instance_id, char **ret_next_batch,

@@ -11,7 +11,8 @@
 #include "store/store.h"
 #include "util/macro.h"
 
-/* SQLite's page cache per connection, in KiB. Its default, 2 000 KiB, fills as the handled
+/* SQLite's page cache per connection, in KiB (allocated page by page as it fills: see
+ * configure_sqlite() in store.c). Its default, 2 000 KiB, fills as the handled
  * marks accumulate and then stays resident for the worker's life (the RSS grew by 1.4 MiB
  * over the first 40 000 events of bench/event-cost). bot.db is small and what a handled
  * event touches is a handful of pages: the instance's row, the outbox's few rows, the right
@@ -21,6 +22,19 @@
  * measurable per event (docs/benchmarks.md). Set on both of store_open()'s connections;
  * here so that the tests can check it. */
 #define STORE_PAGE_CACHE_KIB 512
+
+/* WAL checkpoints, off the commit. SQLite's default runs a checkpoint inside the commit that
+ * takes the WAL past 1 000 frames (pages), with an fdatasync() of the WAL and one of bot.db:
+ * 2.5 to 3 ms in the middle of a /sync batch's dispatch, the p99 of every event of that batch
+ * (docs/benchmarks.md). store_open() replaces that hook with store_wal_hook(), which only
+ * counts, and store_checkpoint() copies the WAL when STORE_CHECKPOINT_FRAMES have gathered:
+ * the worker reaches it once per batch, after the batch's commit and after its replies were
+ * queued (store_sync_position_set()). STORE_CHECKPOINT_FRAMES is SQLite's own threshold, so
+ * the WAL stays the size it always was. A process that never saves a sync position (the
+ * supervisor) still bounds the WAL: past STORE_CHECKPOINT_FORCE_FRAMES (40 MiB of 4 KiB
+ * pages, far past any batch) a commit checkpoints inline, as SQLite would. */
+#define STORE_CHECKPOINT_FRAMES       1000
+#define STORE_CHECKPOINT_FORCE_FRAMES 10000
 
 /* Statements the cache may hold for one connection. The store's SQL is a fixed set of string
  * constants (29 today, the transactions' own included); a second copy of one is made
@@ -43,7 +57,15 @@ struct store {
     unsigned txn_depth; /* open store_transaction_begin() levels */
     struct store_stmt stmts[STORE_STMT_CACHE_MAX];
     size_t n_stmts;
+    int wal_frames; /* the WAL's frames after this connection's last commit or checkpoint */
 };
+
+/* The WAL hook store_open() installs on the read-write connection (sqlite3_wal_hook(), which
+ * also turns SQLite's auto-checkpoint off: the two share one slot): called after every commit
+ * with the WAL's size in frames; records it in the struct store (userdata) and checkpoints
+ * only past STORE_CHECKPOINT_FORCE_FRAMES. Here so that bench/event-cost can put it back
+ * after measuring SQLite's own hook. */
+int store_wal_hook(void *userdata, sqlite3 *db, const char *name, int frames);
 
 /* Cleanup for a transaction opened with store_transaction_begin():
  * `_cleanup_(store_transaction_abortp) struct store *txn = s;` rolls back on every early

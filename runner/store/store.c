@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -291,6 +292,43 @@ static int open_db_readwrite(const char *path, sqlite3 **ret)
     return 0;
 }
 
+/* One PASSIVE checkpoint and what it leaves: the frames that a reader's snapshot still
+ * needed wait for the next one. Once everything is copied, the next commit starts the WAL
+ * over from its beginning and its hook counts from zero again. */
+static int checkpoint(struct store *s)
+{
+    int log_frames = 0, copied = 0, rc;
+
+    rc = sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log_frames, &copied);
+    if (rc != SQLITE_OK)
+        return store_errno(rc);
+    s->wal_frames = log_frames > copied ? log_frames - copied : 0;
+    return copied;
+}
+
+int store_wal_hook(void *userdata, sqlite3 *db, const char *name, int frames)
+{
+    struct store *s = userdata;
+
+    (void)db;
+    (void)name;
+    s->wal_frames = frames;
+    /* The bound for a process that never reaches store_checkpoint(); inside the hook, as
+     * SQLite's own auto-checkpoint runs. A busy checkpointer elsewhere is doing the work. */
+    if (frames >= STORE_CHECKPOINT_FORCE_FRAMES)
+        (void)checkpoint(s);
+    return SQLITE_OK;
+}
+
+int store_checkpoint(struct store *s)
+{
+    assert(s);
+    /* Inside a transaction a checkpoint cannot run (and would be on the dispatch path). */
+    if (s->wal_frames < STORE_CHECKPOINT_FRAMES || s->txn_depth > 0)
+        return 0;
+    return checkpoint(s);
+}
+
 static int open_once(const char *state_dir, const void *secret_key, size_t key_len,
                      struct store **ret)
 {
@@ -345,6 +383,8 @@ static int open_once(const char *state_dir, const void *secret_key, size_t key_l
             .db = TAKE_PTR(db),
             .key = TAKE_PTR(key),
     };
+    /* In place of SQLite's auto-checkpoint: see STORE_CHECKPOINT_FRAMES. */
+    (void)sqlite3_wal_hook(s->db, store_wal_hook, s);
     *ret = s;
     return 0;
 }
@@ -362,6 +402,19 @@ struct store *store_close(struct store *s)
     return NULL;
 }
 
+/* SQLite's page cache, process-wide: no bulk allocation up front. By default each connection's
+ * cache takes 20 pages at once from the heap the first time it reads (about 87 KiB: 4 KiB pages
+ * and their headers), and writes a header into every slot, so all of it is resident whether
+ * the pages are used or not; the read-only check connection's bulk, freed when it closes,
+ * stays resident in the heap too. Without it, pages are allocated one at a time as the cache
+ * fills, up to STORE_PAGE_CACHE_KIB as before. It must be set before SQLite initialises, which
+ * the first connection does: store_open() sets it once per process (a process that used SQLite
+ * before keeps the default; sqlite3_config() then refuses, and nothing else changes). */
+static void configure_sqlite(void)
+{
+    (void)sqlite3_config(SQLITE_CONFIG_PAGECACHE, NULL, 0, 0);
+}
+
 /* Several processes open bot.db at once when the fleet starts, and SQLite can answer
  * SQLITE_BUSY outside its busy handler while another connection is opening the file (seen
  * in the fleet tests): the whole open is tried again, a bounded number of times. */
@@ -370,8 +423,10 @@ struct store *store_close(struct store *s)
 
 int store_open(const char *state_dir, const void *secret_key, size_t key_len, struct store **ret)
 {
+    static pthread_once_t sqlite_configured = PTHREAD_ONCE_INIT;
     int r;
 
+    (void)pthread_once(&sqlite_configured, configure_sqlite);
     for (unsigned attempt = 1;; attempt++) {
         r = open_once(state_dir, secret_key, key_len, ret);
         if (r != -EBUSY || attempt >= STORE_OPEN_TRIES)

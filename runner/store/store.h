@@ -74,6 +74,14 @@ int store_account_password_put(struct store *s, const char *instance_id, const c
                                const char *password);
 int store_account_password_get(struct store *s, const char *instance_id, char **ret_password);
 
+/* Copy the WAL into bot.db when it holds STORE_CHECKPOINT_FRAMES or more (a PASSIVE
+ * checkpoint: it waits for no reader or writer, copies what no reader still needs, and
+ * fdatasync()s the WAL and bot.db, milliseconds on a slow disk). Commits never do this (below
+ * a far bound, see store-internal.h): call it where nothing waits on the store, as
+ * store_sync_position_set() does at the end of each batch. Returns the frames copied, 0 when
+ * none was due, -EBUSY when another connection was checkpointing (it does the work). */
+int store_checkpoint(struct store *s);
+
 /* Transactions, nestable (inner levels are savepoints): everything written between begin
  * and commit lands together or not at all. The worker wraps "mark this event handled" and
  * "queue its replies" in one, so a crash can neither lose a reply nor send it twice. */
@@ -82,7 +90,9 @@ int store_transaction_commit(struct store *s);
 void store_transaction_rollback(struct store *s);
 
 /* Sync position of an instance's account; NULL values clear it (and come back as NULL).
- * -ENOENT when the instance has no account. */
+ * -ENOENT when the instance has no account. Saving the position ends a /sync batch (its
+ * events committed, its replies queued): set also runs store_checkpoint(), whose outcome does
+ * not change set's. */
 int store_sync_position_set(struct store *s, const char *instance_id, const char *next_batch,
                             const char *filter_id);
 int store_sync_position_get(struct store *s, const char *instance_id, char **ret_next_batch,

@@ -1,7 +1,8 @@
 /* Unit tests for runner/store: opening bot.db safely (modes, owner, symlinks, corruption,
  * schema version, secret key, each refusal leaving the file untouched), migrations, every
- * record API's happy and error paths, and the statement cache and page cache bound (through
- * the store's internal header), in a fresh temporary directory per test. */
+ * record API's happy and error paths, and the statement cache, the page cache bound and the
+ * WAL checkpoints (through the store's internal header), in a fresh temporary directory per
+ * test. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -1493,6 +1494,115 @@ static void test_page_cache_bounded(void **state)
     store_close(s);
 }
 
+/* The page cache has no bulk allocation up front (store_open() configures SQLite so): a
+ * connection that reads one page of a small database holds a few pages' worth of memory, not
+ * the 20 pages (about 87 KiB) of SQLite's default bulk. */
+static void test_page_cache_not_preallocated(void **state)
+{
+    struct fixture *f = *state;
+    struct store *s = open_ok(f, KEY_A);
+    char other[PATH_MAX];
+    sqlite3 *db = NULL;
+    sqlite3_int64 before;
+
+    store_close(s);
+    path_join(other, sizeof(other), f->base, "other.db");
+    before = sqlite3_memory_used();
+    assert_int_equal(sqlite3_open_v2(other, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL),
+                     SQLITE_OK);
+    assert_int_equal(
+            sqlite3_exec(db, "CREATE TABLE t (x); SELECT * FROM sqlite_master", NULL, NULL, NULL),
+            SQLITE_OK);
+    assert_true(sqlite3_memory_used() - before < 64 * 1024);
+    sqlite3_close(db);
+}
+
+/* --- WAL checkpoints, off the commit --- */
+
+static off_t size_of(const char *path)
+{
+    struct stat st;
+
+    assert_int_equal(stat(path, &st), 0);
+    return st.st_size;
+}
+
+/* One batch as the worker commits it: BATCH marks in one transaction. */
+static void commit_batch(struct store *s, int *serial, int batch)
+{
+    char event[64];
+
+    assert_int_equal(store_transaction_begin(s), 0);
+    for (int i = 0; i < batch; i++, (*serial)++) {
+        (void)snprintf(event, sizeof(event), "$event-%08d:clarun.xyz", *serial);
+        assert_int_equal(store_event_mark_handled(s, "bot-1", event, *serial), 0);
+    }
+    assert_int_equal(store_transaction_commit(s), 0);
+}
+
+/* No commit copies the WAL into bot.db (in WAL mode the main file changes only at a
+ * checkpoint), however many frames the batches gather; saving the sync position after a
+ * batch does, once STORE_CHECKPOINT_FRAMES are there, and does nothing before. */
+static void test_checkpoint_after_batch_not_in_commit(void **state)
+{
+    struct fixture *f = *state;
+    struct store *s = open_ok(f, KEY_A);
+    int serial = 0, batches = 0;
+    off_t before;
+    char *next_batch = NULL;
+
+    /* SQLite's auto-checkpoint is off: PRAGMA wal_autocheckpoint reads 0 under our hook. */
+    assert_int_equal(pragma_int(s->db, "PRAGMA wal_autocheckpoint"), 0);
+    assert_int_equal(store_instance_set_state(s, "bot-1", "running", NULL, 1), 0);
+    assert_int_equal(store_account_put(s, "bot-1", USER, "DEVICE", TOKEN), 0);
+    assert_int_equal(store_sync_position_set(s, "bot-1", "s0", "f0"), 0);
+    before = size_of(f->db);
+    assert_int_equal(store_checkpoint(s), 0);
+
+    while (s->wal_frames < STORE_CHECKPOINT_FRAMES) {
+        commit_batch(s, &serial, 50);
+        assert_true(++batches < 10000);
+    }
+    assert_int_equal(size_of(f->db), before);
+    /* Not inside a transaction: that is the dispatch path. */
+    assert_int_equal(store_transaction_begin(s), 0);
+    assert_int_equal(store_checkpoint(s), 0);
+    assert_int_equal(store_transaction_commit(s), 0);
+    assert_int_equal(size_of(f->db), before);
+
+    assert_int_equal(store_sync_position_set(s, "bot-1", "s1", "f1"), 0);
+    assert_true(size_of(f->db) > before);
+    assert_true(s->wal_frames < STORE_CHECKPOINT_FRAMES);
+    assert_int_equal(store_checkpoint(s), 0);
+    assert_int_equal(store_sync_position_get(s, "bot-1", &next_batch, NULL), 0);
+    assert_string_equal(next_batch, "s1");
+    free(next_batch);
+    assert_int_equal(store_event_is_handled(s, "bot-1", "$event-00000000:clarun.xyz"), 1);
+    store_close(s);
+}
+
+/* A process that never saves a sync position (the supervisor) still bounds the WAL: the
+ * commit that takes it past STORE_CHECKPOINT_FORCE_FRAMES checkpoints, and none before. */
+static void test_checkpoint_forced_past_bound(void **state)
+{
+    struct fixture *f = *state;
+    struct store *s = open_ok(f, KEY_A);
+    int serial = 0, frames_before = 0;
+    off_t before;
+
+    assert_int_equal(store_instance_set_state(s, "bot-1", "running", NULL, 1), 0);
+    before = size_of(f->db);
+    for (int batches = 0; size_of(f->db) == before; batches++) {
+        assert_true(batches < 10000);
+        frames_before = s->wal_frames;
+        commit_batch(s, &serial, 200);
+    }
+    assert_true(frames_before > STORE_CHECKPOINT_FRAMES);
+    assert_true(frames_before < STORE_CHECKPOINT_FORCE_FRAMES);
+    assert_true(s->wal_frames < STORE_CHECKPOINT_FRAMES);
+    store_close(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1536,6 +1646,9 @@ int main(void)
             T(test_stmt_cache_same_after_error),
             T(test_stmt_cache_nested_listing),
             T(test_page_cache_bounded),
+            T(test_page_cache_not_preallocated),
+            T(test_checkpoint_after_batch_not_in_commit),
+            T(test_checkpoint_forced_past_bound),
 #undef T
     };
 
